@@ -1,0 +1,98 @@
+"""Raw bytes → :class:`Event`, or a :class:`ValidationError` with a reason code.
+
+Only a broken envelope rejects an event. An unusable identifier value inside a valid
+event ("null", "", a malformed email) is not an envelope error: identity resolution
+ignores that one value and counts it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pydantic
+
+from cdp.errors import ValidationError
+from cdp.events.envelope import CHANNELS, Event
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_DEPTH = 16
+
+# Reason codes, stable: they are written to the dead-letter topic and filtered on by
+# `cdp dlq replay --reason`.
+REASONS = (
+    "too_large",
+    "invalid_utf8",
+    "nul_byte",
+    "invalid_json",
+    "not_an_object",
+    "too_deep",
+    "missing_field",
+    "unknown_channel",
+    "wrong_type",
+    "invalid_value",
+)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON value, stopping early once past ``limit``."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
+def _classify(exc: pydantic.ValidationError) -> tuple[str, str]:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    if kind == "missing":
+        return "missing_field", f"{loc} is required"
+    if loc == "channel":
+        return "unknown_channel", f"channel must be one of {', '.join(CHANNELS)}"
+    if kind.endswith("_type") or kind in {"literal_error", "enum"}:
+        return "wrong_type", f"{loc}: {first['msg']}"
+    return "invalid_value", f"{loc}: {first['msg']}"
+
+
+def parse_object(obj: Any, raw: bytes | None = None) -> Event:
+    """Validate an already-decoded JSON object."""
+    if not isinstance(obj, dict):
+        raise ValidationError("not_an_object", "the event must be a JSON object", raw)
+    if _depth(obj, MAX_DEPTH) > MAX_DEPTH:
+        raise ValidationError("too_deep", f"nesting deeper than {MAX_DEPTH} levels", raw)
+    try:
+        return Event.model_validate(obj)
+    except pydantic.ValidationError as exc:
+        reason, detail = _classify(exc)
+        raise ValidationError(reason, detail, raw) from exc
+
+
+def parse_event(raw: bytes) -> Event:
+    """Decode and validate one raw record value."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise ValidationError("too_large", f"{len(raw)} bytes > {MAX_EVENT_BYTES}", raw)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("invalid_utf8", str(exc), raw) from exc
+    if b"\x00" in raw or b"\\u0000" in raw:
+        raise ValidationError("nul_byte", "NUL characters are not allowed", raw)
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("invalid_json", str(exc), raw) from exc
+    return parse_object(obj, raw)
+
+
+def dump_event(event: Event) -> bytes:
+    """The wire form of an event (compact JSON, camelCase, no nulls)."""
+    return orjson.dumps(event.model_dump(mode="json", exclude_none=True, by_alias=True))

@@ -1,0 +1,1 @@
+"""Kafka adapters: the producer SDK, topic administration, and the dead-letter writer."""

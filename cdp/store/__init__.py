@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: connections, migrations, and the offset fence."""
