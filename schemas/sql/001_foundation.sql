@@ -2,12 +2,15 @@
 
 -- The last Kafka offset each processor applied per partition, written in the same
 -- transaction as the state it produced: a redelivered record at or below the fence
--- changes nothing.
+-- changes nothing. published_offset is the last offset whose outputs are on Kafka;
+-- on partition assignment a worker resumes after it (Kafka's committed offset is only
+-- a hint), so outputs of applied-but-unpublished records are re-published.
 CREATE TABLE applied_offsets (
     consumer    text        NOT NULL,
     topic       text        NOT NULL,
     partition   integer     NOT NULL,
     last_offset bigint      NOT NULL,
+    published_offset bigint,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, topic, partition)
 );

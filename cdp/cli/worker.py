@@ -1,0 +1,88 @@
+"""``cdp worker``: run the stream processors.
+
+``cdp worker --processor NAME`` runs one processor in this process (a thin wrapper
+over the Faust worker, same configuration). Without ``--processor`` every processor
+runs, each as its own child process (its own consumer group), supervised here:
+SIGTERM/SIGINT stop them all cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from cdp.cli.output import console, fail
+from cdp.config import load_settings
+
+
+def worker_command(
+    processor: Annotated[
+        str | None, typer.Option("--processor", "-p", help="identity, journey or archive")
+    ] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "info",
+) -> None:
+    """Run the stream processors (all of them, or one with --processor)."""
+    from streams.registry import PROCESSORS
+
+    if processor is None:
+        _supervise(list(PROCESSORS), loglevel)
+        return
+    if processor not in PROCESSORS:
+        fail(f"unknown processor {processor!r}; choose from {', '.join(PROCESSORS)}")
+    _run_one(processor, loglevel)
+
+
+def _run_one(name: str, loglevel: str) -> None:
+    import faust
+
+    from streams.registry import build_app
+
+    logging.basicConfig(
+        level=loglevel.upper(),
+        format=f"%(asctime)s level=%(levelname)s processor={name} pid=%(process)d %(message)s",
+    )
+    app = build_app(load_settings(), name)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+def _supervise(names: list[str], loglevel: str) -> None:
+    children = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name, "-l", loglevel]
+        )
+        for name in names
+    }
+    console.print(f"started {', '.join(f'{n} (pid {p.pid})' for n, p in children.items())}")
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while any(p.poll() is None for p in children.values()):
+        time.sleep(0.5)
+        if not stopping:
+            for name, proc in children.items():
+                if proc.poll() is not None:
+                    console.print(f"[red]{name} exited with {proc.returncode}; stopping the rest")
+                    stop(signal.SIGTERM, None)
+    codes = [p.returncode for p in children.values()]
+    if not stopping and any(codes):
+        os._exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker_command)

@@ -1,0 +1,181 @@
+"""Run one batch through a processor with the guarantees the processors rely on.
+
+- the processor's ``apply`` runs inside one PostgreSQL transaction (state + fence);
+- transient database errors (connection lost, server restarting, deadlock) are
+  retried with backoff, forever, while the partition waits: nothing is acked that was
+  not written;
+- a permanent error is narrowed down by bisecting the batch; the one record that
+  still fails alone becomes a dead letter with the database's message, and its
+  offset is fenced so the partition moves on;
+- outputs are published (and flushed) after the commit;
+- nothing ever raises out of :meth:`BatchRunner.run` except on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psycopg
+
+from cdp.config import Settings
+from cdp.pipeline import fence
+from cdp.pipeline.deadletter import DeadLetter
+from cdp.pipeline.publish import Output, Publisher
+from cdp.pipeline.records import Record
+from cdp.store.connect import connect
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (
+    psycopg.OperationalError,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.AdminShutdown,
+    psycopg.errors.CannotConnectNow,
+)
+
+
+@dataclass
+class BatchResult:
+    outputs: list[Output] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.stats[name] = self.stats.get(name, 0) + n
+
+    def extend(self, other: BatchResult) -> None:
+        self.outputs += other.outputs
+        self.dead_letters += other.dead_letters
+        for k, v in other.stats.items():
+            self.count(k, v)
+
+
+class Processor(Protocol):
+    name: str
+
+    def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
+        """Apply a batch inside the caller's transaction (fence included)."""
+        ...
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        processor: Processor,
+        publisher: Publisher | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.settings = settings
+        self.processor = processor
+        self.publisher = publisher or Publisher(settings, f"cdp-{processor.name}")
+        self.should_stop = should_stop
+        self.deadletter_topic = settings.topic("deadletter")
+        self._conn: psycopg.Connection[Any] | None = None
+        self.totals: dict[str, int] = {}
+
+    # -- connection -------------------------------------------------------------
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = connect(self.settings)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        self._drop_connection()
+
+    # -- batches ----------------------------------------------------------------
+    def run(self, records: Sequence[Record]) -> BatchResult:
+        result = self._apply_with_retry(records)
+        outputs = list(result.outputs)
+        outputs += [
+            Output(self.deadletter_topic, dl.key(), dl.to_value()) for dl in result.dead_letters
+        ]
+        if outputs:
+            self.publisher.publish(outputs, self.should_stop)
+        self._mark_published(records)
+        for k, v in result.stats.items():
+            self.totals[k] = self.totals.get(k, 0) + v
+        return result
+
+    def _mark_published(self, records: Sequence[Record]) -> None:
+        # Best effort: losing this mark only means the outputs are re-published
+        # (downstream de-duplicates by messageId), never that anything is lost.
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                fence.mark_published(conn, self.processor.name, records)
+        except psycopg.Error as exc:
+            self._drop_connection()
+            log.warning(
+                "processor=%s could not mark outputs published: %s", self.processor.name, exc
+            )
+
+    def resume_positions(self, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """Partition positions to resume from, retried through database outages."""
+        delay = 0.2
+        while True:
+            try:
+                return fence.resume_positions(self._connection(), self.processor.name, topics)
+            except _TRANSIENT as exc:
+                self._drop_connection()
+                if self.should_stop():
+                    raise
+                log.warning("resume positions: database unavailable (%s), retrying", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _apply_once(self, records: Sequence[Record]) -> BatchResult:
+        conn = self._connection()
+        with conn.transaction():
+            return self.processor.apply(conn, records)
+
+    def _apply_with_retry(self, records: Sequence[Record]) -> BatchResult:
+        delay = 0.2
+        while True:
+            try:
+                return self._apply_once(records)
+            except _TRANSIENT as exc:
+                self._drop_connection()
+                if self.should_stop():
+                    raise
+                log.warning(
+                    "processor=%s transient database error, retrying in %.1fs: %s",
+                    self.processor.name, delay, exc,
+                )  # fmt: skip
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except psycopg.Error as exc:
+                return self._bisect(records, exc)
+
+    def _bisect(self, records: Sequence[Record], exc: psycopg.Error) -> BatchResult:
+        """Find the record(s) that fail permanently; dead-letter them, apply the rest."""
+        if len(records) == 1:
+            rec = records[0]
+            log.error(
+                "processor=%s dead-lettering offset=%s: %s", self.processor.name, rec.offset, exc
+            )
+            conn = self._connection()
+            with conn.transaction():
+                fence.advance(conn, self.processor.name, records)
+            result = BatchResult()
+            result.dead_letters.append(
+                DeadLetter(rec, "store_error", str(exc).strip(), self.processor.name)
+            )
+            result.count("dead_lettered")
+            return result
+        mid = len(records) // 2
+        result = self._apply_with_retry(records[:mid])
+        result.extend(self._apply_with_retry(records[mid:]))
+        return result

@@ -1,0 +1,1 @@
+"""Faust stream processors: thin adapters from Faust batches to cdp.pipeline processors."""

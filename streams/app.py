@@ -1,0 +1,124 @@
+"""One Faust app per processor (its own consumer group), started by ``cdp worker``.
+
+Faust pitfalls this adapter avoids:
+- an exception inside an agent acks the message → the batch runner never raises
+  (transient errors are retried in place, permanent ones dead-lettered);
+- ``exactly_once`` has open duplicate bugs → at-least-once (the default) plus
+  idempotent, offset-fenced writes in PostgreSQL;
+- agent concurrency > 1 lets commits skip an in-flight message → concurrency 1; scale
+  with partitions and worker processes instead;
+- ``take_events`` acks a batch only after the body returns, so an offset is committed
+  only once its batch is durable in PostgreSQL and its outputs are on Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+
+from cdp.config import Settings
+from cdp.pipeline.records import Record
+from cdp.pipeline.runner import BatchRunner, Processor
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 2000
+BATCH_WITHIN_S = 0.2
+
+
+def _record(event: Any) -> Record:
+    msg = event.message
+    return Record(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
+    )
+
+
+def create_app(
+    settings: Settings,
+    name: str,
+    source_topics: Sequence[str],
+    make_processor: Callable[[Settings], Processor],
+    *,
+    batch_max: int = BATCH_MAX,
+    batch_within_s: float = BATCH_WITHIN_S,
+    web_port: int | None = None,
+) -> faust.App:
+    """A Faust app consuming ``source_topics`` in batches through ``make_processor``."""
+    app = faust.App(
+        f"{settings.topic_prefix}cdp-{name}",
+        broker=f"kafka://{settings.bootstrap()}",
+        store="memory://",
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=web_port is not None,
+        web_port=web_port or 6066,
+        broker_commit_every=batch_max,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=batch_max * 2,
+        producer_acks=-1,
+        logging_config=None,
+    )
+    topic = app.topic(*source_topics, key_serializer="raw", value_serializer="raw")
+    holder: dict[str, BatchRunner] = {}
+    stopping = {"flag": False}
+
+    def runner() -> BatchRunner:
+        if "runner" not in holder:
+            holder["runner"] = BatchRunner(
+                settings, make_processor(settings), should_stop=lambda: stopping["flag"]
+            )
+        return holder["runner"]
+
+    async def process(stream: Any) -> None:
+        async for events in stream.take_events(batch_max, within=batch_within_s):
+            records = [_record(ev) for ev in events]
+            try:
+                # blocking database + producer work runs off the event loop so the
+                # consumer keeps heart-beating during long retries
+                result = await asyncio.to_thread(runner().run, records)
+                stats = " ".join(f"{k}={v}" for k, v in sorted(result.stats.items()))
+                log.info("processor=%s batch=%d %s", name, len(records), stats)
+            except Exception:
+                # Only reachable while stopping: an escaping exception would ack the
+                # batch, so stop the worker instead and let redelivery handle it.
+                log.exception("processor=%s batch failed while stopping; not acking", name)
+                await app.stop()
+                raise
+
+    app.agent(topic, name=f"cdp-{name}", concurrency=1)(process)
+
+    async def _resume_from_database(app_: Any, assigned: Any = None, **_: Any) -> None:
+        # PostgreSQL, not Kafka's committed offset, says where each partition resumes:
+        # after the last record whose state is written AND whose outputs are published.
+        tps = set(assigned or ())
+        if not tps:
+            return
+        positions = await asyncio.to_thread(runner().resume_positions, list(source_topics))
+        for tp in tps:
+            position = positions.get((tp.topic, tp.partition))
+            if position is not None:
+                await app.consumer.seek(tp, position)
+                log.info(
+                    "processor=%s resume %s[%d] at offset %d",
+                    name,
+                    tp.topic,
+                    tp.partition,
+                    position,
+                )
+
+    async def _stop(app_: Any, **_: Any) -> None:
+        stopping["flag"] = True
+
+    app.on_before_shutdown.connect(_stop)  # type: ignore[arg-type]
+
+    return app

@@ -1,0 +1,69 @@
+"""The processors ``cdp worker`` knows: their source topics and how to build them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import faust
+
+from cdp.config import Settings
+from cdp.events.envelope import CHANNELS
+from cdp.pipeline.runner import Processor
+from streams.app import create_app
+
+
+@dataclass(frozen=True)
+class ProcessorSpec:
+    name: str
+    sources: Callable[[Settings], list[str]]
+    factory: Callable[[Settings], Processor]
+    help: str
+
+
+def _identity(settings: Settings) -> Processor:
+    from cdp.identity.processor import IdentityProcessor
+
+    processor: Processor = IdentityProcessor(settings)
+    return processor
+
+
+def _journey(settings: Settings) -> Processor:
+    from cdp.journey.processor import JourneyProcessor
+
+    processor: Processor = JourneyProcessor(settings)
+    return processor
+
+
+def _archive(settings: Settings) -> Processor:
+    from cdp.lake.processor import ArchiveProcessor
+
+    processor: Processor = ArchiveProcessor(settings)
+    return processor
+
+
+PROCESSORS: dict[str, ProcessorSpec] = {
+    "identity": ProcessorSpec(
+        "identity",
+        lambda s: [s.topic(f"touchpoints.{ch}") for ch in CHANNELS],
+        _identity,
+        "validate, de-duplicate and resolve channel events into customers",
+    ),
+    "journey": ProcessorSpec(
+        "journey",
+        lambda s: [s.topic("touchpoints.resolved")],
+        _journey,
+        "keep each customer's journey stage and transitions",
+    ),
+    "archive": ProcessorSpec(
+        "archive",
+        lambda s: [s.topic("touchpoints.resolved")],
+        _archive,
+        "write resolved events to the Parquet lake",
+    ),
+}
+
+
+def build_app(settings: Settings, name: str, web_port: int | None = None) -> faust.App:
+    spec = PROCESSORS[name]
+    return create_app(settings, name, spec.sources(settings), spec.factory, web_port=web_port)
