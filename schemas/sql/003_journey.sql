@@ -9,6 +9,7 @@ CREATE TABLE journey (
     summary          jsonb       NOT NULL,
     cart             jsonb       NOT NULL DEFAULT '[]',
     cart_value       double precision NOT NULL DEFAULT 0,
+    cart_updated_at  timestamptz,
     purchase_count   integer     NOT NULL DEFAULT 0,
     first_channel    text,
     first_seen       timestamptz,

@@ -1,0 +1,192 @@
+"""The identity processor: validate, de-duplicate and resolve channel events, write
+the graph to PostgreSQL (offset-fenced, one transaction per batch) and emit resolved
+events and merge records on ``cdp.touchpoints.resolved``.
+
+Identity writes from every worker serialise on one transaction-scoped advisory lock:
+two workers linking overlapping identifiers can neither deadlock nor interleave, and
+with batches of thousands of events the lock is taken a few times per second.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+import psycopg
+
+from cdp.config import Settings
+from cdp.errors import ValidationError
+from cdp.events import Event, parse_event
+from cdp.identity.graph import IdentityGraph, observation_from_event
+from cdp.identity.hashing import IdentifierHasher
+from cdp.identity.mask import mask
+from cdp.identity.model import Merge, Node, Observation, rank
+from cdp.identity.normalize import normalize
+from cdp.identity.rules import MergeRules
+from cdp.identity.store import IdentityStore, NodeSighting
+from cdp.pipeline import dedup, fence
+from cdp.pipeline.deadletter import DeadLetter
+from cdp.pipeline.publish import Output
+from cdp.pipeline.records import Record
+from cdp.pipeline.runner import BatchResult
+
+NAME = "identity"
+_LOCK_KEY = 0x0CD9_1D01
+
+
+@dataclass(slots=True)
+class _Valid:
+    record: Record
+    event: Event
+
+
+class IdentityProcessor:
+    name = NAME
+
+    def __init__(self, settings: Settings, rules: MergeRules | None = None) -> None:
+        self.settings = settings
+        self.rules = rules or MergeRules.load()
+        self.hasher = IdentifierHasher(settings.identity_secret.get_secret_value().encode())
+        self.region = settings.default_phone_region
+        self.resolved_topic = settings.topic("touchpoints.resolved")
+
+    # -- parsing ----------------------------------------------------------------
+    def _parse(self, records: Sequence[Record], result: BatchResult) -> list[_Valid]:
+        valid: list[_Valid] = []
+        for rec in records:
+            try:
+                valid.append(_Valid(rec, parse_event(rec.value)))
+            except ValidationError as exc:
+                result.dead_letters.append(DeadLetter(rec, exc.reason, exc.detail, NAME))
+                result.count(f"invalid_{exc.reason}")
+        return valid
+
+    def _observation(self, event: Event, dropped: Counter[str]) -> Observation:
+        return observation_from_event(event, self.rules, self.hasher, self.region, dropped)
+
+    # -- the batch --------------------------------------------------------------
+    def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
+        result = BatchResult()
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        fresh, fenced = fence.split_fenced(fence.load_fences(conn, NAME, records), records)
+        store = IdentityStore(conn)
+
+        valid = self._parse(fresh, result)
+        new_ids = dedup.claim_new(conn, NAME, (v.event.messageId for v in valid))
+        todo: list[_Valid] = []
+        for v in valid:
+            if v.event.messageId in new_ids:
+                new_ids.discard(v.event.messageId)  # a duplicate inside the batch too
+                todo.append(v)
+            else:
+                result.count("duplicates")
+
+        dropped: Counter[str] = Counter()
+        observations = [(v, self._observation(v.event, dropped)) for v in todo]
+        blocked = store.blocked(nid for _, o in observations for nid in o.touched_node_ids())
+        if blocked:
+            observations = [(v, _without(o, blocked)) for v, o in observations]
+            dropped["blocked_manual"] += len(blocked)
+        # Apply in event-time order: where merge limits conflict, earlier evidence wins.
+        observations.sort(key=lambda vo: (vo[1].event_time, vo[1].message_id))
+
+        touched = {nid for _, o in observations for nid in o.touched_node_ids()}
+        graph = IdentityGraph.from_clusters(store.load_clusters(touched), self.rules)
+        merges: list[Merge] = []
+        sightings: list[NodeSighting] = []
+        for v, obs in observations:
+            applied = graph.apply(obs)
+            merges += applied.merges
+            result.count("conflicts", len(applied.conflicts))
+            store.add_conflicts(applied.conflicts)
+            sightings += self._sightings(v.event, obs)
+
+        merge_ids = store.write(graph, sightings, merges, [o for _, o in observations])
+        store.count_dropped(dropped)
+        fence.advance(conn, NAME, records)
+
+        # outputs: merge records first (keyed by the surviving customer), then events,
+        # each with its customer as of the end of the batch
+        for merge, merge_id in zip(merges, merge_ids, strict=True):
+            final = graph.customer_of(merge.linking_node_id) or merge.winner
+            result.outputs.append(self._merge_output(merge, merge_id, final))
+        result.count("merges", len(merges))
+        for v, obs in observations:
+            node = _strongest(obs)
+            cid = graph.customer_of(node.node_id) if node else None
+            result.outputs.append(self._event_output(v.record, cid))
+        result.count("resolved", len(observations))
+
+        if fenced:  # redelivered after a crash: re-publish with a read-only lookup
+            result.outputs += self._republish(store, fenced)
+            result.count("republished", len(fenced))
+        return result
+
+    # -- helpers ----------------------------------------------------------------
+    def _sightings(self, event: Event, obs: Observation) -> list[NodeSighting]:
+        raw = dict(event.identifier_pairs())
+        out = []
+        for node in obs.nodes:
+            plain = raw.get(node.id_type)
+            norm = normalize(node.id_type, plain, self.region) if plain is not None else None
+            out.append(
+                NodeSighting(
+                    node, mask(node.id_type, norm or ""), obs.event_time, event.channel.value
+                )
+            )
+        return out
+
+    def _merge_output(self, merge: Merge, merge_id: int, final: str) -> Output:
+        value = orjson.dumps(
+            {
+                "kind": "merge",
+                "merge_id": merge_id,
+                "winner": final,
+                "loser": merge.loser,
+                "linking_type": merge.linking_type,
+                "message_id": merge.message_id,
+                "event_time": merge.event_time,
+            }
+        )
+        return Output(self.resolved_topic, final.encode(), value, (("kind", b"merge"),))
+
+    def _event_output(self, rec: Record, customer_id: str | None) -> Output:
+        cid = orjson.dumps(customer_id)
+        value = b'{"kind":"event","customer_id":' + cid + b',"event":' + rec.value + b"}"
+        key = customer_id.encode() if customer_id else rec.key
+        return Output(self.resolved_topic, key, value, (("kind", b"event"),))
+
+    def _republish(self, store: IdentityStore, fenced: Sequence[Record]) -> list[Output]:
+        events: list[tuple[Record, Event]] = []
+        for rec in fenced:
+            try:
+                events.append((rec, parse_event(rec.value)))
+            except ValidationError:
+                continue  # its dead letter was published with the original batch
+        dropped: Counter[str] = Counter()
+        obs = {rec.offset: self._observation(ev, dropped) for rec, ev in events}
+        lookup = store.customers_of({nid for o in obs.values() for nid in o.touched_node_ids()})
+        outputs = []
+        for rec, _ev in events:
+            node = _strongest(obs[rec.offset])
+            outputs.append(self._event_output(rec, lookup.get(node.node_id) if node else None))
+        return outputs
+
+
+def _strongest(obs: Observation) -> Node | None:
+    """The node whose customer an event belongs to (as :meth:`IdentityGraph.apply`)."""
+    nodes = obs.nodes or obs.alias_previous or ()
+    return min(nodes, key=lambda n: (rank(n.id_type), n.node_id)) if nodes else None
+
+
+def _without(obs: Observation, blocked: set[str]) -> Observation:
+    """The observation minus manually blocked identifiers."""
+    alias = tuple(n for n in obs.alias_previous or () if n.node_id not in blocked)
+    return replace(
+        obs,
+        nodes=tuple(n for n in obs.nodes if n.node_id not in blocked),
+        alias_previous=alias or None,
+    )

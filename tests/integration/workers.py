@@ -1,0 +1,95 @@
+"""Run real worker processes (`cdp worker --processor NAME`) against the test's private
+topics and schema, and wait for them to drain."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cdp.config import Settings
+from cdp.pipeline.lag import processor_lag
+from cdp.store.connect import connect
+from streams.registry import PROCESSORS
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "CDP_KAFKA_BOOTSTRAP": settings.bootstrap(),
+            "CDP_DATABASE_URL": settings.dsn(),
+            "CDP_TOPIC_PREFIX": settings.topic_prefix,
+            "CDP_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "CDP_DATABASE_SCHEMA": settings.database_schema or "",
+            "CDP_LAKE_DIR": str(settings.lake_path),
+            "CDP_IDENTITY_SECRET": settings.identity_secret.get_secret_value(),
+        }
+    )
+    return env
+
+
+class Workers:
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name],
+            env=worker_env(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        proc.send_signal(sig)
+        proc.wait(30)
+
+    def stop_all(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.log_dir.glob("*.log"))
+
+    def wait_drained(self, names: list[str], timeout: float = 120.0) -> None:
+        """Until every named processor has applied every record of its sources."""
+        conn = connect(self.settings, autocommit=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                lags = {
+                    n: processor_lag(self.settings, conn, n, PROCESSORS[n].sources(self.settings))
+                    for n in names
+                }
+                if not any(lags.values()):
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"not drained after {timeout}s: {lags}\n{self.logs()}")
+                time.sleep(0.5)
+        finally:
+            conn.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
