@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cdp.config import Settings
 from cdp.pipeline.lag import processor_lag
@@ -38,9 +39,11 @@ class Workers:
         self.settings = settings
         self.log_dir = log_dir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._logs: list[Any] = []
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab")  # noqa: SIM115
+        self._logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name],
             env=worker_env(self.settings),
@@ -64,6 +67,9 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.log_dir.glob("*.log"))
