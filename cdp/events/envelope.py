@@ -40,6 +40,9 @@ KEY_ORDER: tuple[str, ...] = (
     "cookie_id",
 )
 
+# Segment reserved traits that are identifiers.
+TRAIT_IDENTIFIERS: tuple[str, ...] = ("email", "phone")
+
 # Event names from the Segment E-commerce and Email specs plus the omnichannel names
 # this project documents. Other names are accepted; these are the ones the default
 # journey rules know.
@@ -107,15 +110,22 @@ class Event(BaseModel):
         """Every (type, raw value) the event carries, in a stable order.
 
         ``anonymousId`` is ``anonymous_id`` and ``userId`` is ``user_id``; the keys of
-        ``identifiers`` keep their names. ``previousId`` (alias) is not included: its
-        type depends on the graph (see :mod:`cdp.identity`).
+        ``identifiers`` keep their names. Segment's reserved traits ``email`` and
+        ``phone`` (as ``identify`` calls carry them) count as those identifiers when
+        ``identifiers`` has none of that type. ``previousId`` (alias) is not included:
+        its type depends on the graph (see :mod:`cdp.identity`).
         """
         pairs: list[tuple[str, str]] = []
         if self.anonymousId is not None:
             pairs.append(("anonymous_id", self.anonymousId))
         if self.userId is not None:
             pairs.append(("user_id", self.userId))
-        for key, value in sorted(self.identifiers.model_dump(exclude_none=True).items()):
+        typed = self.identifiers.model_dump(exclude_none=True)
+        for trait in TRAIT_IDENTIFIERS:
+            value = self.traits.get(trait)
+            if trait not in typed and isinstance(value, str):
+                typed[trait] = value
+        for key, value in sorted(typed.items()):
             if isinstance(value, str):
                 pairs.append((key, value))
         return pairs

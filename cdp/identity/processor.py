@@ -34,7 +34,7 @@ from cdp.pipeline.records import Record
 from cdp.pipeline.runner import BatchResult
 
 NAME = "identity"
-_LOCK_KEY = 0x0CD9_1D01
+LOCK_KEY = 0x0CD9_1D01
 
 
 @dataclass(slots=True)
@@ -70,7 +70,7 @@ class IdentityProcessor:
     # -- the batch --------------------------------------------------------------
     def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         fresh, fenced = fence.split_fenced(fence.load_fences(conn, NAME, records), records)
         store = IdentityStore(conn)
 

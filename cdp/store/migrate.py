@@ -7,8 +7,8 @@ cannot apply a migration twice.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
