@@ -31,6 +31,7 @@ from cdp.collector.body import BodyError, read_body
 from cdp.collector.delivery import AckProducer, Headers, NotAcknowledged
 from cdp.collector.mapping import EVENT_TYPES, BatchError, Mapped, map_batch, map_message
 from cdp.collector.metrics import Metrics
+from cdp.collector.profiles import ProfileAPI
 from cdp.collector.sources import Source
 from cdp.config import Settings, load_settings
 from cdp.errors import ValidationError
@@ -211,12 +212,14 @@ def create_app(settings: Settings, config: CollectorConfig | None = None) -> Sta
         Route("/health", collector.health, methods=["GET"]),
         Route("/metrics", collector.metrics_endpoint, methods=["GET"]),
     ]
+    profiles = ProfileAPI(settings, collector.metrics)  # GET /v1/profiles/..., read keys
+    routes += profiles.routes()
     # Browser SDKs post cross-origin (RudderStack JS with Authorization and AnonymousId
     # headers, hence a preflight). Write keys are public in browsers anyway.
     cors = Middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
     )
-    app = Starlette(routes=routes, middleware=[cors], lifespan=collector.lifespan)
+    app = Starlette(routes=routes, middleware=[cors], lifespan=profiles.wrap(collector.lifespan))
     app.state.collector = collector
     return app
 

@@ -34,6 +34,14 @@ def _hash(seed: int, *parts: object) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def _mobile(idx: int, seed: int) -> str:
+    """A valid Dutch mobile number (06-1… to 06-5…), national significant digits.
+
+    7,654,321 is coprime with 50,000,000, so distinct persons get distinct numbers."""
+    n = (idx * 7_654_321 + seed) % 50_000_000
+    return f"6{1 + n // 10_000_000}{n % 10_000_000:07d}"
+
+
 def _uuid(h: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
@@ -105,8 +113,7 @@ def make_person(rng: random.Random, idx: int, seed: int, days: int) -> Person:
         emails.append(f"{first}.{last}{idx}@{rng.choice(EMAIL_DOMAINS)}")
         if r() < P_SECOND_EMAIL:
             emails.append(f"{first[0]}{last}{idx}@{rng.choice(('work.nl', 'company.com'))}")
-    # 7654321 is coprime with 90,000,000: distinct persons get distinct numbers.
-    phone = f"6{10_000_000 + (idx * 7_654_321 + seed) % 90_000_000}" if r() < P_PHONE else None
+    phone = _mobile(idx, seed) if r() < P_PHONE else None
 
     existing = r() < P_EXISTING
     start_day = rng.randrange(0, 3) if existing else int(rng.uniform(0, max(1, days * 0.85)))

@@ -43,6 +43,9 @@ class Stack:
         kafka.wait_ready()
 
     def down(self) -> None:
+        from cdp.stack.workers import stop_workers
+
+        stop_workers(self.settings)
         if self.external:
             return
         self.kafka.stop()
@@ -56,9 +59,12 @@ class Stack:
                 "kafka": {"bootstrap": s.bootstrap(), "running": None},
                 "postgres": {"url": _redact(s.dsn()), "running": None},
             }
+        from cdp.stack.workers import running_workers
+
         kafka, pg = self.kafka, self.postgres
         return {
             "external": False,
+            "workers": running_workers(s),
             "state_dir": str(s.state_dir),
             "kafka": {
                 "running": kafka.pid() is not None,

@@ -13,12 +13,12 @@ from pathlib import Path
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def spawn(cmd: list[str], log_file: Path, cwd: Path) -> int:
+def spawn(cmd: list[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None) -> int:
     """Start a detached server process logging to ``log_file``; returns its pid."""
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=cwd,
+            start_new_session=True, cwd=cwd, env=env,
         )  # fmt: skip
     _CHILDREN[proc.pid] = proc
     return proc.pid
