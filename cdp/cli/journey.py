@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -76,12 +76,13 @@ def stuck(
         else f"in {crit['stage'] or 'any stage'} for more than {crit['older_than_days']:g} days"
     )
     console.print(
-        f"watermark: {_ts(data['watermark'])}  customers {what}: {len(data['customers'])}"
+        f"watermark: {_ts(data['watermark'])} UTC  customers {what}: {len(data['customers'])}"
     )
     if not data["customers"]:
         return
     table = Table("customer", "stage", "since", "days", "cart", "items", "last event", "channel",
                   "flags")  # fmt: skip
+    table.columns[0].no_wrap = True
     for c in data["customers"]:
         table.add_row(
             c["customer_id"], c["stage"], _ts(c["stage_since"]), _num(c["days_in_stage"]),
@@ -102,7 +103,7 @@ def stats(json_output: JsonOpt = False) -> None:
     if json_output:
         print_json(data)
         return
-    console.print(f"customers: {data['customers']}  watermark: {_ts(data['watermark'])}  "
+    console.print(f"customers: {data['customers']}  watermark: {_ts(data['watermark'])} UTC  "
                   + "  ".join(f"{k}: {v}" for k, v in data["flags"].items()))  # fmt: skip
     channels = sorted({ch for per in data["stages_by_first_channel"].values() for ch in per})
     table = Table("stage", "customers", *channels)
@@ -121,14 +122,15 @@ def _print_show(d: dict[str, Any]) -> None:
     console.print(
         f"first: {d['first_channel'] or '-'} {_ts(d['first_seen'])}  last: "
         f"{d['last_channel'] or '-'} {_ts(d['last_event_at'])}  purchases: "
-        f"{d['purchase_count']} ({d['revenue']:.2f})  watermark: {_ts(d['watermark'])}"
+        f"{d['purchase_count']} ({d['revenue']:.2f})  watermark: {_ts(d['watermark'])} (times UTC)"
     )
     if d["cart"]:
         cart = Table("product", "name", "qty", "price", "added", title="cart")
         for line in d["cart"]:
+            added = line.get("added_at")
             cart.add_row(str(line.get("product_id")), str(line.get("name") or ""),
                          _num(line.get("quantity")), _num(line.get("price")),
-                         str(line.get("added_at") or "")[:19])  # fmt: skip
+                         _ts(datetime.fromisoformat(added)) if added else "-")  # fmt: skip
         console.print(cart)
         console.print(f"cart value: {d['cart_value']:.2f}")
     else:
@@ -136,7 +138,7 @@ def _print_show(d: dict[str, Any]) -> None:
     if d["last_touchpoints"]:
         touch = Table("channel", "last touchpoint", "at", title="last touchpoint per channel")
         for channel, t in d["last_touchpoints"].items():
-            touch.add_row(channel, t["event"], str(t["at"])[:19])
+            touch.add_row(channel, t["event"], _ts(datetime.fromisoformat(t["at"])))
         console.print(touch)
     timeline = Table("event time", "from", "to", "message id", title="timeline")
     for t in d["timeline"]:
@@ -146,7 +148,8 @@ def _print_show(d: dict[str, Any]) -> None:
 
 
 def _ts(value: datetime | None) -> str:
-    return value.isoformat(sep=" ", timespec="seconds") if value else "-"
+    """Compact UTC time for tables (``--json`` keeps full ISO-8601 with the zone)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def _num(value: float | None) -> str:

@@ -97,12 +97,13 @@ class IdentityProcessor:
         graph = IdentityGraph.from_clusters(store.load_clusters(touched), self.rules)
         merges: list[Merge] = []
         sightings: list[NodeSighting] = []
+        masks: dict[str, str] = {}
         for v, obs in observations:
             applied = graph.apply(obs)
             merges += applied.merges
             result.count("conflicts", len(applied.conflicts))
             store.add_conflicts(applied.conflicts)
-            sightings += self._sightings(v.event, obs)
+            sightings += self._sightings(v.event, obs, graph, masks)
 
         merge_ids = store.write(graph, sightings, merges, [o for _, o in observations])
         store.count_dropped(dropped)
@@ -126,17 +127,21 @@ class IdentityProcessor:
         return result
 
     # -- helpers ----------------------------------------------------------------
-    def _sightings(self, event: Event, obs: Observation) -> list[NodeSighting]:
-        raw = dict(event.identifier_pairs())
+    def _sightings(
+        self, event: Event, obs: Observation, graph: IdentityGraph, masks: dict[str, str]
+    ) -> list[NodeSighting]:
+        channel = event.channel.value
+        nodes = list(obs.nodes)
+        # the alias target the graph chose (its plaintext is previousId)
+        nodes += [n for n in obs.alias_previous or () if graph.customer_of(n.node_id)]
         out = []
-        for node in obs.nodes:
-            plain = raw.get(node.id_type)
-            norm = normalize(node.id_type, plain, self.region) if plain is not None else None
-            out.append(
-                NodeSighting(
-                    node, mask(node.id_type, norm or ""), obs.event_time, event.channel.value
-                )
-            )
+        for node in nodes:
+            masked = masks.get(node.node_id)
+            if masked is None:  # once per identifier per batch: normalising costs
+                plain = dict(event.identifier_pairs()).get(node.id_type, event.previousId)
+                norm = normalize(node.id_type, plain, self.region) if plain else None
+                masked = masks[node.node_id] = mask(node.id_type, norm or "")
+            out.append(NodeSighting(node, masked, obs.event_time, channel))
         return out
 
     def _merge_output(self, merge: Merge, merge_id: int, final: str) -> Output:

@@ -38,6 +38,24 @@ class _Seen:
             self.last, self.last_channel = s.event_time, s.channel
 
 
+IDENTITY_COLUMNS = (
+    "node_id, id_type, customer_id, masked, first_seen, last_seen, first_channel, last_channel"
+)
+CUSTOMER_COLUMNS = "customer_id, anchor_node, first_seen, last_seen"
+LINK_COLUMNS = "message_id, event_time, channel, nodes"
+
+
+def _stage(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Any]) -> None:
+    """Fill the session's ``_stage_<table>`` (emptied at commit) with ``rows`` by COPY."""
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS _stage_{table}"
+        f" (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    with cur.copy(f"COPY _stage_{table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 class IdentityStore:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
@@ -111,78 +129,64 @@ class IdentityStore:
                 cur_seen.add(s)
         final = {n.node_id: cid for cid, nodes in graph.clusters().items() for n in nodes}
 
+        sighted = {n.node_id for n in seen}
+        rows = [
+            (n.node_id, n.id_type, final[n.node_id], a.masked, a.first, a.last,
+             a.first_channel, a.last_channel)
+            for n, a in sorted(seen.items(), key=lambda kv: kv[0].node_id)
+        ]  # fmt: skip
+        # Loaded members of a merged customer that this batch did not see: their
+        # customer changes, nothing else does.
+        moved = [
+            (final[nid], nid)
+            for nid, old in sorted(self._loaded.items())
+            if final.get(nid, old) != old and nid not in sighted
+        ]
+        touched: dict[str, tuple[datetime, datetime]] = {}
+        for n, agg in seen.items():
+            cid = final[n.node_id]
+            lo, hi = touched.get(cid, (agg.first, agg.last))
+            touched[cid] = (min(lo, agg.first), max(hi, agg.last))
+        anchors: dict[str, str] = {}
+        for cid, nodes in graph.clusters().items():
+            if cid in touched:
+                anchors[cid] = min(n.node_id for n in nodes)
+
         with self.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO identities (node_id, id_type, customer_id, masked, first_seen,"
-                " last_seen, first_channel, last_channel) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)"
+            # COPY into a session temp table + one upsert: ~10x fewer round trips
+            # than executemany for the thousands of rows of a batch.
+            _stage(cur, "identities", IDENTITY_COLUMNS, rows)
+            cur.execute(
+                f"INSERT INTO identities ({IDENTITY_COLUMNS})"
+                f" SELECT {IDENTITY_COLUMNS} FROM _stage_identities"
                 " ON CONFLICT (node_id) DO UPDATE SET customer_id = EXCLUDED.customer_id,"
                 " first_channel = CASE WHEN EXCLUDED.first_seen < identities.first_seen"
                 "   THEN EXCLUDED.first_channel ELSE identities.first_channel END,"
                 " last_channel = CASE WHEN EXCLUDED.last_seen >= identities.last_seen"
                 "   THEN EXCLUDED.last_channel ELSE identities.last_channel END,"
                 " first_seen = LEAST(identities.first_seen, EXCLUDED.first_seen),"
-                " last_seen = GREATEST(identities.last_seen, EXCLUDED.last_seen)",
-                [
-                    (n.node_id, n.id_type, final[n.node_id], s.masked, s.first, s.last,
-                     s.first_channel, s.last_channel)
-                    for n, s in sorted(seen.items(), key=lambda kv: kv[0].node_id)
-                ],
-            )  # fmt: skip
-            sighted = {n.node_id for n in seen}
-            moved = [
-                (final[nid], nid)
-                for nid, old in sorted(self._loaded.items())
-                if final.get(nid, old) != old and nid not in sighted
-            ]
+                " last_seen = GREATEST(identities.last_seen, EXCLUDED.last_seen)"
+            )
             if moved:
-                cur.executemany("UPDATE identities SET customer_id = %s WHERE node_id = %s", moved)
-
-            touched: dict[str, tuple[datetime, datetime]] = {}
-            for n, agg in seen.items():
-                cid = final[n.node_id]
-                lo, hi = touched.get(cid, (agg.first, agg.last))
-                touched[cid] = (min(lo, agg.first), max(hi, agg.last))
-            anchors = {
-                cid: min(n.node_id for n in nodes) for cid, nodes in graph.clusters().items()
-            }
-            cur.executemany(
-                "INSERT INTO customers (customer_id, anchor_node, first_seen, last_seen)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (customer_id) DO UPDATE SET"
+                cur.execute(
+                    "UPDATE identities i SET customer_id = m.cid"
+                    " FROM unnest(%s::text[], %s::text[]) AS m(cid, node_id)"
+                    " WHERE i.node_id = m.node_id",
+                    ([c for c, _ in moved], [n for _, n in moved]),
+                )
+            _stage(
+                cur, "customers", CUSTOMER_COLUMNS,
+                [(cid, anchors[cid], lo, hi) for cid, (lo, hi) in sorted(touched.items())],
+            )  # fmt: skip
+            cur.execute(
+                f"INSERT INTO customers ({CUSTOMER_COLUMNS})"
+                f" SELECT {CUSTOMER_COLUMNS} FROM _stage_customers"
+                " ON CONFLICT (customer_id) DO UPDATE SET"
                 " first_seen = LEAST(customers.first_seen, EXCLUDED.first_seen),"
                 " last_seen = GREATEST(customers.last_seen, EXCLUDED.last_seen),"
-                " merged_into = NULL",
-                [(cid, anchors[cid], lo, hi) for cid, (lo, hi) in sorted(touched.items())],
+                " merged_into = NULL"
             )
-
-            merge_ids: list[int] = []
-            for m in merges:
-                winner = graph.customer_of(m.linking_node_id) or m.winner
-                cur.execute(
-                    "INSERT INTO merges (winner, loser, linking_node, linking_type, message_id,"
-                    " event_time) VALUES (%s,%s,%s,%s,%s,%s) RETURNING merge_id",
-                    (m.winner, m.loser, m.linking_node_id, m.linking_type, m.message_id,
-                     m.event_time),
-                )  # fmt: skip
-                row = cur.fetchone()
-                assert row is not None
-                merge_ids.append(int(row[0]))
-                cur.execute(
-                    "INSERT INTO customers (customer_id, anchor_node, merged_into)"
-                    " VALUES (%s, '', %s) ON CONFLICT (customer_id) DO UPDATE"
-                    " SET merged_into = EXCLUDED.merged_into",
-                    (m.loser, winner),
-                )
-                cur.execute(
-                    "INSERT INTO customer_redirects (old_id, customer_id, merge_id)"
-                    " VALUES (%s, %s, %s) ON CONFLICT (old_id) DO UPDATE"
-                    " SET customer_id = EXCLUDED.customer_id, merge_id = EXCLUDED.merge_id",
-                    (m.loser, winner, merge_ids[-1]),
-                )
-                cur.execute(
-                    "UPDATE customer_redirects SET customer_id = %s WHERE customer_id = %s",
-                    (winner, m.loser),
-                )
-
+            merge_ids = self._write_merges(cur, graph, merges)
             if self._conflicts:
                 cur.executemany(
                     "INSERT INTO conflicts (customer_a, customer_b, id_type, node_id, message_id,"
@@ -190,12 +194,57 @@ class IdentityStore:
                     [(c.customer_a, c.customer_b, c.id_type, c.node_id, c.message_id,
                       c.event_time, c.reason) for c in self._conflicts],
                 )  # fmt: skip
-            links = [o for o in observations if len(o.nodes) >= 2 or o.alias_previous]
+            links = [
+                (o.message_id, o.event_time, o.channel, o.touched_node_ids())
+                for o in observations
+                if len(o.nodes) >= 2 or o.alias_previous
+            ]
             if links:
-                cur.executemany(
-                    "INSERT INTO identity_links (message_id, event_time, channel, nodes)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
-                    [(o.message_id, o.event_time, o.channel, o.touched_node_ids())
-                     for o in links],
-                )  # fmt: skip
+                _stage(cur, "identity_links", LINK_COLUMNS, links)
+                cur.execute(
+                    f"INSERT INTO identity_links ({LINK_COLUMNS})"
+                    f" SELECT {LINK_COLUMNS} FROM _stage_identity_links"
+                    " ON CONFLICT (message_id) DO NOTHING"
+                )
+        return merge_ids
+
+    def _write_merges(
+        self, cur: psycopg.Cursor[Any], graph: IdentityGraph, merges: Sequence[Merge]
+    ) -> list[int]:
+        if not merges:
+            return []
+        finals = [graph.customer_of(m.linking_node_id) or m.winner for m in merges]
+        cols = list(zip(*[
+            (m.winner, m.loser, m.linking_node_id, m.linking_type, m.message_id, m.event_time)
+            for m in merges
+        ], strict=True))  # fmt: skip
+        rows = cur.execute(
+            "INSERT INTO merges (winner, loser, linking_node, linking_type, message_id,"
+            " event_time) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::timestamptz[]) RETURNING merge_id, loser, message_id",
+            [list(c) for c in cols],
+        ).fetchall()
+        ids = {(loser, mid): int(merge_id) for merge_id, loser, mid in rows}
+        merge_ids = [ids[(m.loser, m.message_id)] for m in merges]
+        losers = [m.loser for m in merges]
+        cur.execute(
+            "INSERT INTO customers (customer_id, anchor_node, merged_into)"
+            " SELECT loser, '', final FROM unnest(%s::text[], %s::text[]) AS m(loser, final)"
+            " ON CONFLICT (customer_id) DO UPDATE SET merged_into = EXCLUDED.merged_into",
+            (losers, finals),
+        )
+        cur.execute(
+            "INSERT INTO customer_redirects (old_id, customer_id, merge_id)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[])"
+            " ON CONFLICT (old_id) DO UPDATE"
+            " SET customer_id = EXCLUDED.customer_id, merge_id = EXCLUDED.merge_id",
+            (losers, finals, merge_ids),
+        )
+        # anything that pointed at a loser now points at its final customer
+        cur.execute(
+            "UPDATE customer_redirects r SET customer_id = m.final"
+            " FROM unnest(%s::text[], %s::text[]) AS m(loser, final)"
+            " WHERE r.customer_id = m.loser",
+            (losers, finals),
+        )
         return merge_ids

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import phonenumbers
+
 from cdp.events.validate import parse_object
 from cdp.generate import JUNK_VALUES, KIOSK_IDS
 
@@ -66,3 +68,13 @@ def test_persons_and_document(sample: Sample) -> None:
     assert sample.gen.stats.persons == len(persons) <= sample.gen.customers
     assert all(p.startswith("p") and len(p) == 7 for p in persons)
     assert sample.gen.stats.identifiers == len(doc["identifiers"])
+
+
+def test_phone_numbers_are_valid_dutch_mobiles(sample: Sample) -> None:
+    e164: dict[str, set[str]] = defaultdict(set)
+    for key, pid in sample.gen.truth().items():
+        if key.startswith("phone:"):
+            number = phonenumbers.parse(key[6:], "NL")
+            assert phonenumbers.is_valid_number(number), key
+            e164[phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)].add(pid)
+    assert e164 and all(len(p) == 1 for p in e164.values())

@@ -33,6 +33,8 @@ from cdp.identity import normalize
         ("loyalty_card", "AB-1234", None),
         ("pos_customer_id", "98-76", "9876"),
         ("pos_customer_id", "", None),
+        ("pos_customer_id", "c-4105 158", "C4105158"),
+        ("pos_customer_id", "C4105/158", None),
         ("user_id", "  U-42 ", "U-42"),
         ("anonymous_id", "   ", None),
         ("device_id", "Dev-ABC", "Dev-ABC"),

@@ -115,3 +115,10 @@ def test_observation_counts_drops_including_alias() -> None:
     assert o.nodes == (node("user_id", "U-1"),)
     assert o.alias_previous is None
     assert dropped == Counter({"blocked": 2})
+
+
+def test_identify_traits_count_as_identifiers() -> None:
+    ev = event(type="identify", userId="U-1", traits={"email": "Anna@X.nl", "phone": 612})
+    nodes, dropped = usable_nodes(ev, MergeRules(), HASHER, REGION)
+    assert sorted(nodes) == sorted([node("user_id", "U-1"), node("email", "anna@x.nl")])
+    assert not dropped
