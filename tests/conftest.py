@@ -165,3 +165,22 @@ def consume(settings: Settings) -> Callable[..., list[Any]]:
         return records
 
     return _consume
+
+
+@pytest.fixture
+def cli(settings: Settings) -> Callable[..., Any]:
+    """Run the ``cdp`` CLI in-process against the test's private topics and schema."""
+    from typer.testing import CliRunner
+
+    from cdp.cli.main import app
+    from cdp.config import load_settings
+    from tests.integration.workers import worker_env
+
+    def invoke(*args: str, input: str | None = None) -> Any:
+        load_settings.cache_clear()
+        try:
+            return CliRunner().invoke(app, list(args), env=worker_env(settings), input=input)
+        finally:
+            load_settings.cache_clear()
+
+    return invoke
