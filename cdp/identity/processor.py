@@ -122,7 +122,7 @@ class IdentityProcessor:
         result.count("resolved", len(observations))
 
         if fenced:  # redelivered after a crash: re-publish with a read-only lookup
-            result.outputs += self._republish(store, fenced)
+            self._republish(store, fenced, result)
             result.count("republished", len(fenced))
         return result
 
@@ -164,21 +164,31 @@ class IdentityProcessor:
         key = customer_id.encode() if customer_id else rec.key
         return Output(self.resolved_topic, key, value, (("kind", b"event"),))
 
-    def _republish(self, store: IdentityStore, fenced: Sequence[Record]) -> list[Output]:
+    def _republish(
+        self, store: IdentityStore, fenced: Sequence[Record], result: BatchResult
+    ) -> None:
+        """Outputs of records applied before a crash, rebuilt without applying them
+        again: their merge records, dead letters and resolved events (customer as of
+        now). Downstream de-duplicates by messageId, so re-publishing is harmless;
+        not re-publishing could lose them."""
         events: list[tuple[Record, Event]] = []
         for rec in fenced:
             try:
                 events.append((rec, parse_event(rec.value)))
-            except ValidationError:
-                continue  # its dead letter was published with the original batch
+            except ValidationError as exc:
+                result.dead_letters.append(DeadLetter(rec, exc.reason, exc.detail, NAME))
+        for m in store.merges_caused_by([ev.messageId for _, ev in events]):
+            result.outputs.append(self._merge_output(m.merge, m.merge_id, m.final))
         dropped: Counter[str] = Counter()
-        obs = {rec.offset: self._observation(ev, dropped) for rec, ev in events}
+        obs = {
+            (rec.topic, rec.partition, rec.offset): self._observation(ev, dropped)
+            for rec, ev in events
+        }
         lookup = store.customers_of({nid for o in obs.values() for nid in o.touched_node_ids()})
-        outputs = []
         for rec, _ev in events:
-            node = _strongest(obs[rec.offset])
-            outputs.append(self._event_output(rec, lookup.get(node.node_id) if node else None))
-        return outputs
+            node = _strongest(obs[(rec.topic, rec.partition, rec.offset)])
+            cid = lookup.get(node.node_id) if node else None
+            result.outputs.append(self._event_output(rec, cid))
 
 
 def _strongest(obs: Observation) -> Node | None:

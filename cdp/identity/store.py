@@ -23,6 +23,13 @@ class NodeSighting:
     channel: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoredMerge:
+    merge: Merge
+    merge_id: int
+    final: str
+
+
 @dataclass(slots=True)
 class _Seen:
     masked: str
@@ -96,6 +103,22 @@ class IdentityStore:
             "SELECT node_id, customer_id FROM identities WHERE node_id = ANY(%s)", (ids,)
         ).fetchall()
         return {r[0]: r[1] for r in rows}
+
+    def merges_caused_by(self, message_ids: Sequence[str]) -> list[StoredMerge]:
+        """Stored merges (not split) caused by these events, with today's survivor."""
+        if not message_ids:
+            return []
+        rows = self.conn.execute(
+            "SELECT m.merge_id, m.winner, m.loser, m.linking_node, m.linking_type,"
+            " m.message_id, m.event_time, coalesce(r.customer_id, m.winner)"
+            " FROM merges m LEFT JOIN customer_redirects r ON r.old_id = m.winner"
+            " WHERE m.message_id = ANY(%s) AND m.split_at IS NULL ORDER BY m.merge_id",
+            (list(message_ids),),
+        ).fetchall()
+        return [
+            StoredMerge(Merge(w, lo, ln or "", lt or "", mid, at), int(merge_id), final)
+            for merge_id, w, lo, ln, lt, mid, at, final in rows
+        ]
 
     # -- writes -----------------------------------------------------------------
     def add_conflicts(self, conflicts: Sequence[Conflict]) -> None:

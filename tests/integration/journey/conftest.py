@@ -2,7 +2,7 @@
 and journey worker processes with ``SCENARIO`` (tests/integration/test_e2e.py) plus a
 cart abandoner and a late visitor that moves the watermark 17 days on.
 
-Loading costs a worker start-up, so the read-side tests share it (they only read).
+Loading costs a worker start-up, so the read-side tests share it (they read, and add keys).
 """
 
 from __future__ import annotations

@@ -1,0 +1,167 @@
+"""Shared machinery of the chaos suite: generated traffic with a pure reference, a
+killer that SIGKILLs workers at random moments, and state fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import psycopg
+
+from cdp.config import Settings
+from cdp.events import parse_object
+from cdp.generate import generate
+from cdp.identity.graph import observation_from_event
+from cdp.identity.hashing import IdentifierHasher
+from cdp.identity.rules import MergeRules
+from cdp.kafka.producer import Producer
+from cdp.lake.layout import lake_glob, part_files
+from tests.integration.test_generated_traffic import reference
+from tests.integration.workers import Workers
+
+# Columns that record *when* something was written, not *what*: excluded from hashes.
+WALL_CLOCK = {"updated_at", "recorded_at", "created_at", "seen_at", "applied_at"}
+TABLES = ("identities", "customers", "customer_redirects", "merges", "conflicts",
+          "identity_links", "journey", "transitions", "seen_messages")  # fmt: skip
+
+
+@dataclass
+class Traffic:
+    events: list[dict[str, Any]]
+    distinct: int
+    nodes: dict[str, str]
+    stages: dict[str, Any]
+    anonymous: int  # events with no usable identifier: archived, no journey
+
+
+def make_traffic(settings: Settings, customers: int, days: int, seed: int) -> Traffic:
+    events = list(generate(customers, days, seed).events())
+    nodes, stages = reference(settings, events)
+    rules = MergeRules.load()
+    hasher = IdentifierHasher(settings.identity_secret.get_secret_value().encode())
+    distinct = {e["messageId"]: e for e in events}
+    anonymous = sum(
+        1
+        for e in distinct.values()
+        if not (
+            (
+                o := observation_from_event(
+                    parse_object(e), rules, hasher, settings.default_phone_region
+                )
+            ).nodes
+            or o.alias_previous
+        )
+    )
+    return Traffic(events, len(distinct), nodes, stages, anonymous)
+
+
+def produce(settings: Settings, events: list[dict[str, Any]]) -> None:
+    with Producer(settings, source="chaos") as producer:
+        producer.send_many(events)
+
+
+@dataclass
+class Killer:
+    """SIGKILLs a random running worker every ``every_s`` (jittered) and restarts it."""
+
+    workers: Workers
+    every_s: float = 3.0
+    seed: int = 1
+    kills: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        rng = random.Random(self.seed)
+        while not self._stop.wait(self.every_s * rng.uniform(0.5, 1.5)):
+            alive = [(n, p) for n, p in self.workers.procs if p.poll() is None]
+            if not alive:
+                continue
+            name, proc = rng.choice(alive)
+            self.workers.kill(proc, signal.SIGKILL)
+            self.kills.append(name)
+            self.workers.start(name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def fingerprint(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """A hash of every table's content (wall-clock columns and serial ids excluded)."""
+    out = {}
+    for table in TABLES:
+        cols = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = %s ORDER BY 1",
+                (table,),
+            )
+            if r[0] not in WALL_CLOCK and r[0] not in ("merge_id", "conflict_id", "transition_id")
+        ]
+        rows = conn.execute(
+            f"SELECT {', '.join(cols)} FROM {table} ORDER BY {', '.join(cols)}"
+        ).fetchall()
+        out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+    return out
+
+
+def lake_counts(settings: Settings) -> tuple[int, int]:
+    """(rows in the lake, distinct message ids in the lake)."""
+    if not part_files(settings.lake_path):
+        return 0, 0
+    files = lake_glob(settings.lake_path)
+    row = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT message_id) FROM read_parquet('{files}')"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def check_state(settings: Settings, db: Any, traffic: Traffic) -> dict[str, int]:
+    """Compare PostgreSQL and the lake with the pure reference; returns the figures."""
+    live = dict(db.execute("SELECT node_id, customer_id FROM identities").fetchall())
+    stages = {
+        cid: (stage, since)
+        for cid, stage, since in db.execute("SELECT customer_id, stage, stage_since FROM journey")
+    }
+    expected = {cid: (s.stage, s.since) for cid, s in traffic.stages.items()}
+    seen = dict(db.execute("SELECT consumer, count(*) FROM seen_messages GROUP BY 1").fetchall())
+    applied = seen.get("identity", 0)
+    rows, distinct = lake_counts(settings)
+    purchases = db.execute("SELECT coalesce(sum(purchase_count), 0) FROM journey").fetchone()[0]
+    figures = {
+        "events_sent": len(traffic.events),
+        "distinct_events": traffic.distinct,
+        "applied": applied,
+        "lost": traffic.distinct - applied,
+        "lost_journey": traffic.distinct - traffic.anonymous - seen.get("journey", 0),
+        "applied_twice_lake": rows - distinct,
+        "lake_rows": distinct,
+        "identity_diffs": sum(
+            1 for n in set(live) | set(traffic.nodes) if live.get(n) != traffic.nodes.get(n)
+        ),
+        "stage_diffs": sum(
+            1 for c in set(stages) | set(expected) if stages.get(c) != expected.get(c)
+        ),
+        "purchases": int(purchases),
+    }
+    return figures
+
+
+def wait_and_time(workers: Workers, names: list[str], timeout: float) -> float:
+    start = time.monotonic()
+    workers.wait_drained(names, timeout=timeout)
+    return time.monotonic() - start
