@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help install lint test test-unit test-integration demo stop bench schemas clean
+.PHONY: help install lint test test-chaos test-unit test-integration demo stop bench schemas clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lint: install ## ruff + mypy (strict on cdp/ and streams/)
 
 test: lint ## lint, then the whole suite against a private real Kafka + PostgreSQL stack
 	$(BIN)/python -m pytest -q
+
+test-chaos: install ## the chaos suite at full size (~200k events, 10+ SIGKILLs, full redelivery)
+	CDP_CHAOS_CUSTOMERS=6000 CDP_CHAOS_KILLS=12 CDP_CHAOS_OUTAGE_S=60 $(BIN)/python -m pytest -q -s tests/chaos
 
 test-unit: install ## pure tests only (no services)
 	$(BIN)/python -m pytest -q tests/unit

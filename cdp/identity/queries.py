@@ -104,7 +104,10 @@ class IdentityQueries:
             out.update(
                 stage=stage, stage_since=since, cart=cart, cart_value=value, flags=flags,
                 last_event_at=last_at, last_channel=last_ch,
-                last_touchpoints=summary.get("last_touch", summary.get("last_touchpoints", {})),
+                last_touchpoints={
+                    ch: {"at": t[0], "message_id": t[1], "event": t[2]}
+                    for ch, t in (summary.get("touch") or {}).items()
+                },
                 channels=sorted(set(channels) | set(summary.get("channels", []))),
             )  # fmt: skip
         return out

@@ -4,6 +4,11 @@ Files are written inside the batch's PostgreSQL transaction and the fence commit
 after them. A crash in between leaves files above the fence; before writing, each
 batch discards what its partition wrote above the fence, so a redelivered batch with
 different boundaries never duplicates rows.
+
+Consent: an event whose ``context.consent`` says ``analytics: false`` (Segment's
+``categoryPreferences`` shape or a flat ``consent.analytics``) is never written to
+the lake. An event that states no consent is archived: the default for sources
+without a consent manager; set consent on the source to opt people out.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ import orjson
 import psycopg
 
 from cdp.config import Settings
+from cdp.lake.layout import part_files
+from cdp.lake.rows import analytics_consent
 from cdp.lake.writer import LakeWriter
 from cdp.pipeline import dedup, fence
 from cdp.pipeline.records import Record, by_partition
 from cdp.pipeline.runner import BatchResult
+from cdp.store.connect import connection
 
 NAME = "archive"
 
@@ -27,7 +35,28 @@ class ArchiveProcessor:
     name = NAME
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.writer = LakeWriter(settings.lake_path)
+
+    def _discard_leftovers(self, topic: str, partition: int, fence_offset: int | None) -> None:
+        """Remove files a crashed batch wrote above the fence.
+
+        Without a fence row there are two cases. A partition never archived: a
+        sentinel fence (-1) is committed first, in its own transaction, so files of a
+        first batch that never commits are recognised as leftovers. Positions reset by
+        an operator (fence rows deleted to reprocess everything) while the lake has
+        files: those files are history and stay; the messageId de-duplication keeps
+        reprocessed events from being written twice.
+        """
+        if fence_offset is not None:
+            self.writer.discard_uncommitted(partition, fence_offset)
+        elif not part_files(self.settings.lake_path, partition):
+            with connection(self.settings, autocommit=True) as conn:
+                conn.execute(
+                    "INSERT INTO applied_offsets (consumer, topic, partition, last_offset)"
+                    " VALUES (%s, %s, %s, -1) ON CONFLICT DO NOTHING",
+                    (NAME, topic, partition),
+                )
 
     def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
@@ -40,14 +69,18 @@ class ArchiveProcessor:
             conn, NAME, (d["event"]["messageId"] for d in docs.values() if d.get("kind") == "event")
         )
         for (topic, partition), recs in sorted(by_partition(fresh).items()):
-            self.writer.discard_uncommitted(partition, fences.get((topic, partition), -1))
+            self._discard_leftovers(topic, partition, fences.get((topic, partition)))
             batch = []
             for r in recs:
                 doc = docs[(r.topic, r.partition, r.offset)]
                 if doc.get("kind") != "event":
                     continue
                 mid = doc["event"]["messageId"]
-                if mid in new_ids:
+                if analytics_consent(doc["event"]) is False:
+                    # no analytics consent: never archived (identity and journey still
+                    # run: they serve the customer, not analysis)
+                    result.count("no_consent")
+                elif mid in new_ids:
                     new_ids.discard(mid)
                     batch.append((r.offset, doc))
                 else:

@@ -158,3 +158,8 @@ def to_row(
         "kafka_offset": offset,
     }
     return event_time.date(), channel, row
+
+
+def analytics_consent(event: dict[str, Any]) -> bool | None:
+    """The event's analytics consent: True, False, or None when it states none."""
+    return _consent(event.get("context"))
