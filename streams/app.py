@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -88,12 +89,13 @@ def create_app(
                 result = await asyncio.to_thread(runner().run, records)
                 stats = " ".join(f"{k}={v}" for k, v in sorted(result.stats.items()))
                 log.info("processor=%s batch=%d %s", name, len(records), stats)
-            except Exception:
-                # Only reachable while stopping: an escaping exception would ack the
-                # batch, so stop the worker instead and let redelivery handle it.
-                log.exception("processor=%s batch failed while stopping; not acking", name)
-                await app.stop()
-                raise
+            except BaseException:
+                # Reached only on shutdown or a bug: letting the exception out would
+                # make take_events ack the batch (and Faust commit it). Exit at once
+                # instead, acking nothing; the next worker resumes from PostgreSQL.
+                log.exception("processor=%s batch not applied; exiting without ack", name)
+                logging.shutdown()
+                os._exit(70)
 
     app.agent(topic, name=f"cdp-{name}", concurrency=1)(process)
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import psycopg
 
 from cdp.config import Settings
+from cdp.errors import TransientStoreError
 from cdp.pipeline import fence
 from cdp.pipeline.deadletter import DeadLetter
 from cdp.pipeline.publish import Output, Publisher
@@ -32,6 +33,7 @@ from cdp.store.connect import connect
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (
+    TransientStoreError,  # raised by cdp.store.connect when the server is unreachable
     psycopg.OperationalError,
     psycopg.errors.SerializationFailure,
     psycopg.errors.DeadlockDetected,

@@ -1,0 +1,69 @@
+"""Chaos: 1% invalid input of every kind mixed into real traffic. Every bad record
+must be in the dead-letter topic with its reason, and the good ones applied exactly
+as the pure reference says."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer as RawProducer
+
+from cdp.config import Settings
+from cdp.events.envelope import CHANNELS
+from cdp.kafka.reader import read_topic
+from cdp.pipeline.deadletter import decode
+from tests.chaos.harness import Traffic, check_state, make_traffic, produce
+from tests.chaos.test_worker_kills import ALL, report
+from tests.integration.test_ingestion import BAD
+from tests.integration.workers import Workers
+
+
+@pytest.fixture(scope="module")
+def traffic(services: Settings) -> Traffic:
+    return make_traffic(services, 300, 30, seed=44)
+
+
+@pytest.fixture
+def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
+    w = Workers(settings, tmp_path)
+    try:
+        yield w
+    finally:
+        w.stop_all()
+
+
+@pytest.mark.timeout(900)
+def test_one_percent_poison(
+    settings: Settings, topics: dict[str, str], workers: Workers, db: Any, traffic: Traffic
+) -> None:
+    rng = random.Random(3)
+    n_bad = max(len(BAD), len(traffic.events) // 100)
+    kinds = [list(BAD)[i % len(BAD)] for i in range(n_bad)]
+    raw = RawProducer(settings.librdkafka())
+    half = len(traffic.events) // 2
+    produce(settings, traffic.events[:half])
+    for kind in kinds:
+        topic = settings.topic(f"touchpoints.{rng.choice(CHANNELS)}")
+        raw.produce(topic, BAD[kind], f"poison-{rng.random()}".encode())
+    raw.flush(30)
+    produce(settings, traffic.events[half:])
+    for name in ALL:
+        workers.start(name)
+    workers.wait_drained(ALL, timeout=600)
+
+    dead = [decode(m.value()) for m in read_topic(settings, settings.topic("deadletter"))]
+    by_source = {
+        (d["source"]["topic"], d["source"]["partition"], d["source"]["offset"]): d for d in dead
+    }
+    figures = check_state(settings, db, traffic)
+    figures |= {"poison_sent": n_bad, "dead_lettered": len(by_source)}
+    report("1% poison", figures)
+    assert Counter(d["reason"] for d in by_source.values()) == Counter(kinds)
+    assert all(d["raw"] == BAD[d["reason"]] for d in by_source.values())
+    assert figures["lost"] == 0 and figures["identity_diffs"] == 0 and figures["stage_diffs"] == 0
+    assert figures["applied_twice_lake"] == 0 and figures["lake_rows"] == traffic.distinct
