@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help install lint test test-chaos test-unit test-integration demo stop bench schemas clean
+.PHONY: help install lint browser test test-chaos test-unit test-integration demo stop bench schemas clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -24,7 +24,13 @@ lint: install ## ruff + mypy (strict on cdp/ and streams/)
 	$(BIN)/ruff format --check cdp streams tests bench
 	$(BIN)/mypy
 
-test: lint ## lint, then the whole suite against a private real Kafka + PostgreSQL stack
+browser: ## Chromium for the report test (Debian package; installed when run as root)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
+	  { echo "error: the report test needs Chromium: install Debian's 'chromium' package"; exit 1; }
+
+test: lint browser ## lint, then the whole suite against a private real Kafka + PostgreSQL stack
 	$(BIN)/python -m pytest -q
 
 test-chaos: install ## the chaos suite at full size (~200k events, 10+ SIGKILLs, full redelivery)
