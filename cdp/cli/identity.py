@@ -243,5 +243,39 @@ def _show(rows: list[dict[str, Any]], json_output: bool, empty: str) -> None:
     console.print(table)
 
 
+@app.command()
+def forget(
+    ref: Annotated[str, typer.Argument(help="TYPE:VALUE or a customer id")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Erase a person from PostgreSQL and the lake and suppress their future events."""
+    from cdp.identity.forget import forget as forget_person
+
+    if not yes and not typer.confirm(f"erase everything about {ref}?"):
+        raise typer.Exit(1)
+    settings = load_settings()
+    try:
+        with connection(settings) as conn:
+            result = forget_person(conn, settings, ref)
+    except CDPError as exc:
+        fail(str(exc), code=3)
+    data = {
+        "customer_ids": result.customer_ids,
+        "identifiers": result.identifiers,
+        "database_rows": result.database_rows,
+        "lake_rows": result.lake_rows,
+        "lake_files_rewritten": result.lake_files,
+    }
+    if json_output:
+        print_json(data)
+    else:
+        console.print(
+            f"forgot {len(result.customer_ids)} customer id(s): {result.identifiers} identifiers, "
+            f"{result.database_rows} database rows, {result.lake_rows} lake rows; future events "
+            "with these identifiers are dropped. Raw Kafka topics keep records until retention."
+        )
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="identity")

@@ -20,6 +20,7 @@ import psycopg
 from cdp.config import Settings
 from cdp.errors import ValidationError
 from cdp.events import Event, parse_event
+from cdp.identity.forget_keys import suppress_hash
 from cdp.identity.graph import IdentityGraph, observation_from_event
 from cdp.identity.hashing import IdentifierHasher
 from cdp.identity.mask import mask
@@ -86,6 +87,7 @@ class IdentityProcessor:
 
         dropped: Counter[str] = Counter()
         observations = [(v, self._observation(v.event, dropped)) for v in todo]
+        observations = self._without_forgotten(store, observations, result)
         blocked = store.blocked(nid for _, o in observations for nid in o.touched_node_ids())
         if blocked:
             observations = [(v, _without(o, blocked)) for v, o in observations]
@@ -127,6 +129,27 @@ class IdentityProcessor:
         return result
 
     # -- helpers ----------------------------------------------------------------
+    def _without_forgotten(
+        self,
+        store: IdentityStore,
+        observations: list[tuple[_Valid, Observation]],
+        result: BatchResult,
+    ) -> list[tuple[_Valid, Observation]]:
+        """Drop events of people who asked to be forgotten (`cdp identity forget`)."""
+        secret = self.settings.identity_secret.get_secret_value().encode()
+        keys = {
+            nid: suppress_hash(secret, nid) for _, o in observations for nid in o.touched_node_ids()
+        }
+        suppressed = store.suppressed(keys.values())
+        if not suppressed:
+            return observations
+        kept = [
+            (v, o) for v, o in observations
+            if not any(keys[nid] in suppressed for nid in o.touched_node_ids())
+        ]  # fmt: skip
+        result.count("suppressed", len(observations) - len(kept))
+        return kept
+
     def _sightings(
         self, event: Event, obs: Observation, graph: IdentityGraph, masks: dict[str, str]
     ) -> list[NodeSighting]:

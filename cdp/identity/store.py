@@ -79,6 +79,15 @@ class IdentityStore:
         ).fetchall()
         return {r[0] for r in rows}
 
+    def suppressed(self, keys: Iterable[str]) -> set[str]:
+        ids = sorted(set(keys))
+        if not ids:
+            return set()
+        rows = self.conn.execute(
+            "SELECT suppress_hash FROM identity_suppressed WHERE suppress_hash = ANY(%s)", (ids,)
+        ).fetchall()
+        return {r[0] for r in rows}
+
     def load_clusters(self, node_ids: Iterable[str]) -> dict[str, list[Node]]:
         """Every member of every customer that owns one of ``node_ids``."""
         ids = sorted(set(node_ids))

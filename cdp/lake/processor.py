@@ -38,21 +38,32 @@ class ArchiveProcessor:
         self.settings = settings
         self.writer = LakeWriter(settings.lake_path)
 
-    def _discard_leftovers(self, topic: str, partition: int, fence_offset: int | None) -> None:
+    def _discard_leftovers(
+        self, conn: psycopg.Connection[Any], topic: str, partition: int, fence_offset: int | None
+    ) -> None:
         """Remove files a crashed batch wrote above the fence.
 
         Without a fence row there are two cases. A partition never archived: a
         sentinel fence (-1) is committed first, in its own transaction, so files of a
         first batch that never commits are recognised as leftovers. Positions reset by
         an operator (fence rows deleted to reprocess everything) while the lake has
-        files: those files are history and stay; the messageId de-duplication keeps
-        reprocessed events from being written twice.
+        files: those files are history and stay — the fence restarts at their last
+        offset, and the messageId de-duplication keeps reprocessed events from being
+        written twice.
         """
         if fence_offset is not None:
             self.writer.discard_uncommitted(partition, fence_offset)
-        elif not part_files(self.settings.lake_path, partition):
-            with connection(self.settings, autocommit=True) as conn:
-                conn.execute(
+            return
+        existing = part_files(self.settings.lake_path, partition)
+        if existing:
+            conn.execute(
+                "INSERT INTO applied_offsets (consumer, topic, partition, last_offset)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (NAME, topic, partition, max(p.last for p in existing)),
+            )
+        else:
+            with connection(self.settings, autocommit=True) as own:
+                own.execute(
                     "INSERT INTO applied_offsets (consumer, topic, partition, last_offset)"
                     " VALUES (%s, %s, %s, -1) ON CONFLICT DO NOTHING",
                     (NAME, topic, partition),
@@ -69,7 +80,7 @@ class ArchiveProcessor:
             conn, NAME, (d["event"]["messageId"] for d in docs.values() if d.get("kind") == "event")
         )
         for (topic, partition), recs in sorted(by_partition(fresh).items()):
-            self._discard_leftovers(topic, partition, fences.get((topic, partition)))
+            self._discard_leftovers(conn, topic, partition, fences.get((topic, partition)))
             batch = []
             for r in recs:
                 doc = docs[(r.topic, r.partition, r.offset)]
