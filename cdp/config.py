@@ -56,6 +56,11 @@ class Settings(BaseSettings):
 
     # --- PostgreSQL schema (search_path) for every connection; tests use a private one
     database_schema: str | None = None
+    # Least-privilege roles (created by migration 007) the code switches to: workers
+    # and the collector write as CDP_DB_ROLE_WORKER, analytics reads as
+    # CDP_DB_ROLE_READER. Unset: the login user's own rights.
+    db_role_worker: str | None = None
+    db_role_reader: str | None = None
 
     # --- lake ---
     lake_dir: Path | None = None
@@ -72,6 +77,14 @@ class Settings(BaseSettings):
         if self.kafka_bootstrap:
             return self.kafka_bootstrap
         return f"127.0.0.1:{self.kafka_port}"
+
+    def dsn_as(self, role: str | None) -> str:
+        """The PostgreSQL URL that switches to ``role`` at connection (``-c role=``)."""
+        url = self.dsn()
+        if not role:
+            return url
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}options=-c%20role%3D{role}"
 
     def dsn(self) -> str:
         """The PostgreSQL URL: the external one, or the local stack's."""

@@ -103,7 +103,8 @@ def _attach_postgres(con: duckdb.DuckDBPyConnection, settings: Settings, read_on
     if read_only:
         options.append("READ_ONLY")
     try:
-        con.execute(f"ATTACH {_quote(settings.dsn())} AS pg ({', '.join(options)})")
+        dsn = settings.dsn_as(settings.db_role_reader)
+        con.execute(f"ATTACH {_quote(dsn)} AS pg ({', '.join(options)})")
     except duckdb.Error as exc:
         raise StoreError(f"cannot attach PostgreSQL: {exc}") from exc
     return f"pg.{_ident(schema)}"

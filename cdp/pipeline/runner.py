@@ -85,7 +85,7 @@ class BatchRunner:
     # -- connection -------------------------------------------------------------
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.settings)
+            self._conn = connect(self.settings, role=self.settings.db_role_worker)
         return self._conn
 
     def _drop_connection(self) -> None:

@@ -27,10 +27,18 @@ def map_error(exc: psycopg.Error) -> StoreError:
     return StoreError(str(exc))
 
 
-def connect(settings: Settings | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+def connect(
+    settings: Settings | None = None, role: str | None = None, **kwargs: Any
+) -> psycopg.Connection[Any]:
+    """A connection on the configured schema, as ``role`` when given."""
     settings = settings or load_settings()
+    options = []
     if settings.database_schema:
-        kwargs.setdefault("options", f"-c search_path={settings.database_schema}")
+        options.append(f"-c search_path={settings.database_schema}")
+    if role:
+        options.append(f"-c role={role}")
+    if options:
+        kwargs.setdefault("options", " ".join(options))
     try:
         return psycopg.connect(settings.dsn(), connect_timeout=10, **kwargs)
     except psycopg.Error as exc:

@@ -29,6 +29,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CDP_DATABASE_SCHEMA": settings.database_schema or "",
             "CDP_LAKE_DIR": str(settings.lake_path),
             "CDP_IDENTITY_SECRET": settings.identity_secret.get_secret_value(),
+            # the workers run with least privilege, as users are told to deploy them
+            "CDP_DB_ROLE_WORKER": "cdp_writer",
+            "CDP_DB_ROLE_READER": "cdp_reader",
         }
     )
     return env
