@@ -25,6 +25,8 @@ def _env(settings: Settings) -> dict[str, str]:
     env.setdefault("CDP_DATABASE_URL", settings.dsn())
     env.setdefault("CDP_STATE_DIR", str(settings.state_dir))
     env.setdefault("CDP_LAKE_DIR", str(settings.lake_path))
+    # least privilege: the role migration 007 creates for the stream processors
+    env.setdefault("CDP_DB_ROLE_WORKER", "cdp_writer")
     return env
 
 
