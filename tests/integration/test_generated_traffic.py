@@ -81,11 +81,11 @@ def reference(
 
 
 def run_pipeline(
-    settings: Settings, workers: Workers, events: list[dict[str, Any]], identity_workers: int
+    settings: Settings, workers: Workers, events: list[dict[str, Any]], n_workers: int
 ) -> None:
-    for _ in range(identity_workers):
+    for _ in range(n_workers):  # n identity and n journey worker processes
         workers.start("identity")
-    workers.start("journey")
+        workers.start("journey")
     with Producer(settings, source="generator") as producer:
         producer.send_many(events)
     workers.wait_drained(["identity", "journey"], timeout=300)
@@ -202,7 +202,7 @@ def test_one_worker_in_emission_order(
     settings: Settings, topics: dict[str, str], workers: Workers, db: Any, traffic: Any
 ) -> None:
     events, gen = traffic
-    run_pipeline(settings, workers, events, identity_workers=1)
+    run_pipeline(settings, workers, events, n_workers=1)
     check_against_truth(settings, db, gen)
     check_against_reference(settings, db, events)
 
@@ -214,6 +214,6 @@ def test_three_workers_shuffled_and_duplicated(
     rng = random.Random(5)
     mixed = events + rng.sample(events, len(events) // 10)  # 10% more duplicates
     rng.shuffle(mixed)
-    run_pipeline(settings, workers, mixed, identity_workers=3)
+    run_pipeline(settings, workers, mixed, n_workers=3)
     check_against_truth(settings, db, gen)
     check_against_reference(settings, db, events)

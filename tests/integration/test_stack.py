@@ -92,3 +92,37 @@ def test_delivery_failure_is_reported(settings: Settings) -> None:
     producer.send_raw(settings.topic("no-such-topic"), b"k", b"{}")
     with pytest.raises(DeliveryError):
         producer.flush(timeout=10)
+
+
+def test_up_twice_then_down_leaves_no_process() -> None:
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from tests.conftest import _free_port
+
+    if os.environ.get("CDP_KAFKA_BOOTSTRAP"):
+        pytest.skip("services come from the environment; no local stack to start")
+    # not pytest's tmp dir: pytest resets /tmp/pytest-of-<user> to 0700, which would
+    # lock the unprivileged postgres user out of its data directory
+    state = Path(tempfile.mkdtemp(prefix="cdp-test-stack-", dir="/tmp"))
+    state.chmod(0o755)
+    settings = Settings(
+        state_dir=state, kafka_port=_free_port(), kafka_controller_port=_free_port(),
+        postgres_port=_free_port(), kafka_heap="512m",
+    )  # fmt: skip
+    stack = Stack(settings)
+    try:
+        stack.up()
+        stack.up()  # idempotent: nothing new starts
+        status = stack.status()
+        assert status["kafka"]["running"] and status["postgres"]["running"]
+    finally:
+        stack.down()
+        shutil.rmtree(state, ignore_errors=True)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(state) not in ps, "a process of the stopped stack is still running"
+    assert stack.status()["kafka"]["running"] is False
+    assert stack.status()["postgres"]["running"] is False
