@@ -11,6 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from cdp.config import Settings
 from cdp.errors import KafkaError
+from cdp.kafka.watermarks import watermarks
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> Iterator[Any]:
@@ -33,7 +34,7 @@ def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> Iterato
         ends: dict[int, int] = {}
         assignment = []
         for pid in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=timeout)
+            low, high = watermarks(consumer, topic, pid)
             if high > low:
                 ends[pid] = high
                 assignment.append(TopicPartition(topic, pid, OFFSET_BEGINNING))

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from cdp.config import Settings
+from cdp.kafka.watermarks import watermarks
 
 
 def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
@@ -21,7 +22,7 @@ def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], 
             if meta is None:
                 continue
             for pid in meta.partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=10)
+                _, high = watermarks(consumer, topic, pid)
                 out[(topic, pid)] = high
         return out
     finally:

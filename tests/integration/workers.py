@@ -12,7 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from cdp.config import Settings
+from cdp.errors import KafkaError
 from cdp.pipeline.lag import processor_lag
 from cdp.store.connect import connect
 from streams.registry import PROCESSORS
@@ -82,13 +85,22 @@ class Workers:
         conn = connect(self.settings, autocommit=True)
         try:
             deadline = time.monotonic() + timeout
+            last_error = ""
             while True:
-                lags = {
-                    n: processor_lag(self.settings, conn, n, PROCESSORS[n].sources(self.settings))
-                    for n in names
-                }
+                try:
+                    lags = {
+                        n: processor_lag(
+                            self.settings, conn, n, PROCESSORS[n].sources(self.settings)
+                        )
+                        for n in names
+                    }
+                except (KafkaError, KafkaException) as exc:  # broker restarting: poll again
+                    lags = {"unknown": -1}
+                    last_error = str(exc)
                 if not any(lags.values()):
                     return
+                if lags == {"unknown": -1} and time.monotonic() > deadline:
+                    raise AssertionError(f"lag unknown: {last_error}")
                 if time.monotonic() > deadline:
                     raise AssertionError(f"not drained after {timeout}s: {lags}\n{self.logs()}")
                 time.sleep(0.5)
