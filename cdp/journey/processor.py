@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from cdp.config import Settings
 from cdp.events import Event
@@ -41,6 +41,10 @@ class _Row:
     exists: bool
 
 
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
 class JourneyProcessor:
     name = NAME
 
@@ -50,6 +54,7 @@ class JourneyProcessor:
 
     def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
+        set_json_loads(orjson.loads, conn)  # jsonb summaries: orjson, not stdlib json
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         fresh, fenced = fence.split_fenced(fence.load_fences(conn, NAME, records), records)
         result.count("fenced", len(fenced))
@@ -170,10 +175,11 @@ class JourneyProcessor:
                     (cid, after.stage, flag, self._flag_time(flag, row.summary), None)
                 )
             s = row.summary
+            summary, cart = Jsonb(s.to_json(), dumps=_dumps), Jsonb(s.cart(), dumps=_dumps)
             upserts.append((
-                cid, after.stage, after.since, after.message_id, Jsonb(s.to_json()),
-                Jsonb(s.cart()), s.cart_value(), s.cart_updated_at(), s.purchase_count,
-                s.first_channel, s.first_seen, s.last_touch_at, s.last_channel, sorted(now_flags),
+                cid, after.stage, after.since, after.message_id, summary, cart, s.cart_value(),
+                s.cart_updated_at(), s.purchase_count, s.first_channel, s.first_seen,
+                s.last_touch_at, s.last_channel, sorted(now_flags),
             ))  # fmt: skip
         with conn.cursor() as cur:
             if deleted:
