@@ -184,3 +184,15 @@ def cli(settings: Settings) -> Callable[..., Any]:
             load_settings.cache_clear()
 
     return invoke
+
+
+@pytest.fixture
+def workers(settings: Settings, tmp_path: Path) -> Iterator[Any]:
+    """Real `cdp worker` processes on the test's topics and schema, stopped afterwards."""
+    from tests.integration.workers import Workers
+
+    w = Workers(settings, tmp_path)
+    try:
+        yield w
+    finally:
+        w.stop_all()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -30,15 +28,6 @@ CUSTOMERS = int(os.environ.get("CDP_CHAOS_CUSTOMERS", "400"))
 @pytest.fixture(scope="module")
 def traffic(services: Settings) -> Traffic:
     return make_traffic(services, CUSTOMERS, 60, seed=33)
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(settings, tmp_path)
-    try:
-        yield w
-    finally:
-        w.stop_all()
 
 
 @pytest.fixture

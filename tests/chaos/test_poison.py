@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,15 +24,6 @@ from tests.integration.workers import Workers
 @pytest.fixture(scope="module")
 def traffic(services: Settings) -> Traffic:
     return make_traffic(services, 300, 30, seed=44)
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(settings, tmp_path)
-    try:
-        yield w
-    finally:
-        w.stop_all()
 
 
 @pytest.mark.timeout(900)

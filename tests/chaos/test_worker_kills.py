@@ -9,8 +9,6 @@ Sizes: ``CDP_CHAOS_CUSTOMERS`` (default 400 ≈ 20k events, for `make test`);
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,15 +34,6 @@ ALL = ["identity", "journey", "archive"]
 @pytest.fixture(scope="module")
 def traffic(services: Settings) -> Traffic:
     return make_traffic(services, CUSTOMERS, 60, seed=21)
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(settings, tmp_path)
-    try:
-        yield w
-    finally:
-        w.stop_all()
 
 
 def reset_consumer_groups(settings: Settings, groups: list[str]) -> None:

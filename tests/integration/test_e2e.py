@@ -3,26 +3,14 @@ resolved → journey + archive, against the real broker and database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from cdp.config import Settings
 from cdp.kafka.producer import Producer
 from cdp.pipeline.deadletter import decode
 from tests.integration.workers import Workers
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(settings, tmp_path)
-    try:
-        yield w
-    finally:
-        w.stop_all()
 
 
 def ev(mid: str, channel: str, event: str, ts: str, **fields: Any) -> dict[str, Any]:

@@ -3,13 +3,10 @@ identifier hashes, and their future events are dropped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
-import pytest
 
 from cdp.config import Settings
 from cdp.identity.queries import IdentityQueries
@@ -20,15 +17,6 @@ from tests.integration.workers import Workers
 
 ANN = ["email:ann@example.nl", "user_id:u-1", "anonymous_id:a-1", "loyalty_card:6012 3456"]
 PLAIN = ["ann@example.nl", "Ann@Example.NL", "60123456", "6012 3456", "6012-3456"]
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(settings, tmp_path)
-    try:
-        yield w
-    finally:
-        w.stop_all()
 
 
 def everything_in_postgres(db: Any) -> str:

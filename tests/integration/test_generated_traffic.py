@@ -14,8 +14,6 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,15 +39,6 @@ def traffic() -> tuple[list[dict[str, Any]], Any]:
     gen = generate(CUSTOMERS, DAYS, SEED)
     events = list(gen.events())
     return events, gen
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(settings, tmp_path)
-    try:
-        yield w
-    finally:
-        w.stop_all()
 
 
 def reference(
