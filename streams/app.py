@@ -92,31 +92,12 @@ def create_app(
             except BaseException:
                 # Reached only on shutdown or a bug: letting the exception out would
                 # make take_events ack the batch (and Faust commit it). Exit at once
-                # instead, acking nothing; the next worker resumes from PostgreSQL.
+                # instead, acking nothing; redelivery is absorbed by the fences.
                 log.exception("processor=%s batch not applied; exiting without ack", name)
                 logging.shutdown()
                 os._exit(70)
 
     app.agent(topic, name=f"cdp-{name}", concurrency=1)(process)
-
-    async def _resume_from_database(app_: Any, assigned: Any = None, **_: Any) -> None:
-        # PostgreSQL, not Kafka's committed offset, says where each partition resumes:
-        # after the last record whose state is written AND whose outputs are published.
-        tps = set(assigned or ())
-        if not tps:
-            return
-        positions = await asyncio.to_thread(runner().resume_positions, list(source_topics))
-        for tp in tps:
-            position = positions.get((tp.topic, tp.partition))
-            if position is not None:
-                await app.consumer.seek(tp, position)
-                log.info(
-                    "processor=%s resume %s[%d] at offset %d",
-                    name,
-                    tp.topic,
-                    tp.partition,
-                    position,
-                )
 
     async def _stop(app_: Any, **_: Any) -> None:
         stopping["flag"] = True

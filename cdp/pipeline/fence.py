@@ -72,15 +72,3 @@ def mark_published(conn: psycopg.Connection[Any], consumer: str, records: Sequen
             [(o, consumer, t, p) for (t, p), o in sorted(top.items())],
         )
 
-
-def resume_positions(
-    conn: psycopg.Connection[Any], consumer: str, topics: Sequence[str]
-) -> dict[tuple[str, int], int]:
-    """Where a worker should resume each partition: after the last published offset
-    (or after the last applied one when nothing was marked published)."""
-    rows = conn.execute(
-        "SELECT topic, partition, COALESCE(published_offset, -1) FROM applied_offsets"
-        " WHERE consumer = %s AND topic = ANY(%s)",
-        (consumer, list(topics)),
-    ).fetchall()
-    return {(t, p): o + 1 for t, p, o in rows}

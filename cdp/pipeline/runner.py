@@ -124,20 +124,6 @@ class BatchRunner:
                 "processor=%s could not mark outputs published: %s", self.processor.name, exc
             )
 
-    def resume_positions(self, topics: Sequence[str]) -> dict[tuple[str, int], int]:
-        """Partition positions to resume from, retried through database outages."""
-        delay = 0.2
-        while True:
-            try:
-                return fence.resume_positions(self._connection(), self.processor.name, topics)
-            except _TRANSIENT as exc:
-                self._drop_connection()
-                if self.should_stop():
-                    raise
-                log.warning("resume positions: database unavailable (%s), retrying", exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
     def _apply_once(self, records: Sequence[Record]) -> BatchResult:
         conn = self._connection()
         with conn.transaction():

@@ -2,9 +2,8 @@
 
 -- The last Kafka offset each processor applied per partition, written in the same
 -- transaction as the state it produced: a redelivered record at or below the fence
--- changes nothing. published_offset is the last offset whose outputs are on Kafka;
--- on partition assignment a worker resumes after it (Kafka's committed offset is only
--- a hint), so outputs of applied-but-unpublished records are re-published.
+-- changes nothing. published_offset is the last offset whose outputs are on Kafka
+-- (what "drained" means for the processor downstream).
 CREATE TABLE applied_offsets (
     consumer    text        NOT NULL,
     topic       text        NOT NULL,
