@@ -1,0 +1,116 @@
+"""deploy/k8s and deploy/compose.yaml parse and reference each other consistently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cdp.cli.main import app
+from cdp.config import PROJECT_ROOT
+from streams.registry import PROCESSORS
+
+K8S = PROJECT_ROOT / "deploy" / "k8s"
+
+
+def _docs() -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            out += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return out
+
+
+def _named(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _docs() if d["kind"] == kind}
+
+
+def _pod_specs() -> list[tuple[str, dict[str, Any]]]:
+    return [(d["metadata"]["name"], d["spec"]["template"]["spec"])
+            for d in _docs() if d["kind"] in ("Deployment", "Job")]  # fmt: skip
+
+
+def _commands() -> set[str]:
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}  # type: ignore[union-attr]
+    return names | {g.name for g in app.registered_groups if g.name}
+
+
+def test_kustomization_lists_every_file() -> None:
+    listed = yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(listed) == files
+
+
+def test_references_resolve() -> None:
+    configmaps, secrets, pvcs = (
+        _named("ConfigMap"),
+        _named("Secret"),
+        _named("PersistentVolumeClaim"),
+    )
+    for name, spec in _pod_specs():
+        for c in spec["containers"]:
+            for ref in c.get("envFrom", []):
+                if "configMapRef" in ref:
+                    assert ref["configMapRef"]["name"] in configmaps, name
+                if "secretRef" in ref:
+                    assert ref["secretRef"]["name"] in secrets, name
+        for vol in spec.get("volumes", []):
+            if "persistentVolumeClaim" in vol:
+                assert vol["persistentVolumeClaim"]["claimName"] in pvcs, name
+
+
+def test_services_select_pods_and_ports_exist() -> None:
+    deployments = _named("Deployment")
+    for svc in _named("Service").values():
+        selector = svc["spec"]["selector"]
+        matches = [
+            d for d in deployments.values()
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]  # fmt: skip
+        assert matches, svc["metadata"]["name"]
+        ports = {p["name"] for d in matches for c in d["spec"]["template"]["spec"]["containers"]
+                 for p in c.get("ports", [])}  # fmt: skip
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in ports
+
+
+def test_processors_replicas_probes_resources() -> None:
+    partitions = int(_named("ConfigMap")["cdp-config"]["data"]["CDP_TOPIC_PARTITIONS"])
+    deployments = _named("Deployment")
+    for name in PROCESSORS:
+        dep = deployments[f"cdp-{name}"]
+        assert dep["spec"]["replicas"] <= partitions
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"][-2:] == ["--processor", name]
+    for name, spec in _pod_specs():
+        for c in spec["containers"]:
+            assert c["resources"]["requests"], name
+            if _named("Deployment").get(name):
+                assert "readinessProbe" in c and "livenessProbe" in c, name
+
+
+def _cdp_verbs(command: str | list[str]) -> list[str]:
+    """The `cdp` sub-commands a container command runs (``cdp db migrate && ...``)."""
+    text = command if isinstance(command, str) else " ".join(command)
+    return [seg.split("cdp ", 1)[1].split()[0] for seg in text.split("&&") if "cdp " in seg]
+
+
+def test_commands_exist_in_the_cli() -> None:
+    used = [
+        verb
+        for _, spec in _pod_specs()
+        for c in spec["containers"]
+        for verb in _cdp_verbs(c["command"])
+    ]
+    compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
+    for svc in compose["services"].values():
+        if svc.get("command"):
+            used += _cdp_verbs(svc["command"])
+    assert {"db", "topics", "collector", "worker"} <= set(used)
+    assert set(used) <= _commands(), set(used) - _commands()
+
+
+def test_compose_processors_match_the_registry() -> None:
+    compose = yaml.safe_load(Path(PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
+    assert set(PROCESSORS) <= set(compose["services"])
