@@ -71,4 +71,3 @@ def mark_published(conn: psycopg.Connection[Any], consumer: str, records: Sequen
             " WHERE consumer = %s AND topic = %s AND partition = %s",
             [(o, consumer, t, p) for (t, p), o in sorted(top.items())],
         )
-
