@@ -42,6 +42,13 @@ def _archive(settings: Settings) -> Processor:
     return processor
 
 
+def _actions(settings: Settings) -> Processor:
+    from cdp.activation.processor import ActionProcessor
+
+    processor: Processor = ActionProcessor(settings)
+    return processor
+
+
 PROCESSORS: dict[str, ProcessorSpec] = {
     "identity": ProcessorSpec(
         "identity",
@@ -60,6 +67,12 @@ PROCESSORS: dict[str, ProcessorSpec] = {
         lambda s: [s.topic("touchpoints.resolved")],
         _archive,
         "write resolved events to the Parquet lake",
+    ),
+    "actions": ProcessorSpec(
+        "actions",
+        lambda s: [s.topic("touchpoints.resolved"), s.topic("journey.transitions")],
+        _actions,
+        "fire activation actions (abandoned cart, sales rep, winback) on cdp.actions",
     ),
 }
 

@@ -23,7 +23,7 @@ def _register_optional() -> None:
     import importlib
 
     for name in ("generate", "schemas", "worker", "identity", "journey", "dlq", "collector",
-                 "sources", "analytics", "lake", "demo"):  # fmt: skip
+                 "sources", "analytics", "lake", "demo", "actions"):  # fmt: skip
         try:
             module = importlib.import_module(f"cdp.cli.{name}")
         except ModuleNotFoundError as exc:
