@@ -1,7 +1,7 @@
 """The main job end to end on the local stack (``make demo`` / ``cdp demo``).
 
-Starts the stack, migrates, creates topics, starts the identity, journey and archive
-processors as separate worker processes, sends generated omnichannel traffic, waits
+Starts the stack, migrates, creates topics, starts the identity, journey, archive and
+actions processors as separate worker processes, sends generated omnichannel traffic, waits
 (with a progress bar on the processors' lag) until everything is applied, then prints
 a summary and writes the HTML report. The same seed sends the same messageIds, so a
 second run is de-duplicated and leaves the same state.
@@ -28,7 +28,7 @@ from cdp.stack.workers import start_worker
 from cdp.store.connect import connection
 from cdp.store.migrate import migrate
 
-PROCESSORS = ("identity", "journey", "archive")
+PROCESSORS = ("identity", "journey", "archive", "actions")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
         "  .venv/bin/cdp identity stats\n"
         f"  .venv/bin/cdp identity lookup {summary.get('example_customer') or 'CUSTOMER_ID'}\n"
         "  .venv/bin/cdp analytics ropo\n"
+        "  .venv/bin/cdp actions list        # offers and sales-rep notifications fired\n"
         "  make stop            # stops the workers, Kafka and PostgreSQL"
     )
     return summary
@@ -122,6 +123,7 @@ def _wait_drained(settings: Settings, opts: DemoOptions, console: Console) -> No
 
 
 def _summary(settings: Settings) -> dict[str, Any]:
+    from cdp.activation.queries import stats as action_stats
     from cdp.analytics import attribution, connect, paths, ropo
 
     out: dict[str, Any] = {}
@@ -144,6 +146,7 @@ def _summary(settings: Settings) -> dict[str, Any]:
             "SELECT customer_id FROM identities GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
         ).fetchone()
         out["example_customer"] = row[0] if row else None
+        out["actions"] = action_stats(conn)["rules"]
     con = connect(settings)
     try:
         out["ropo"] = ropo(con)
@@ -178,6 +181,11 @@ def _print_summary(s: dict[str, Any], console: Console) -> None:
     for ch in attr.get("channels", []):
         table.add_row(ch["channel"], *(f"{ch.get(k, 0):.1f}" for k in models))
     console.print(table)
+    outcomes = ("fired", "cancelled", "not_identified", "no_consent", "frequency_cap", "pending")
+    actions = Table("rule", *outcomes, title="activation (actions decided per rule)")
+    for rule, counts in sorted(s.get("actions", {}).items()):
+        actions.add_row(rule, *(str(counts.get(k, 0)) for k in outcomes))
+    console.print(actions)
 
 
 def _write_report(settings: Settings, path: Path) -> Path:

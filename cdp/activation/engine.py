@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdp.activation.rules import ActionRules, Rule
@@ -268,6 +268,21 @@ def reference(
     for cid, to, at, mid in transitions:
         triggers += triggers_of_transition(cid, to, at, mid, rules)
     return evaluate(triggers, profiles, watermark, rules)
+
+
+def combined_watermark(latest: Iterable[datetime], idle: timedelta) -> datetime | None:
+    """The event time every active input partition has reached: the minimum of the
+    partitions' latest event times, leaving out *idle* partitions (more than ``idle``
+    behind the most advanced one), which would otherwise hold every timer back.
+
+    Per-partition, not one global maximum: a consumer reading one partition ahead of
+    another must not fire a timer whose cancelling event waits, unread, in the slower
+    partition."""
+    times = list(latest)
+    if not times:
+        return None
+    front = max(times)
+    return min(t for t in times if t >= front - idle)
 
 
 def preferred_channel(channels: Mapping[str, int], touch: Mapping[str, datetime]) -> str | None:

@@ -5,7 +5,9 @@ transaction per batch), fired actions published on ``cdp.actions`` after the com
 - events are de-duplicated by messageId, transitions by a stable transition id;
 - customer ids are mapped through ``customer_redirects``; a merge record re-keys the
   loser's facts, timers and actions to the winner (facts fold commutatively);
-- the watermark is the greatest event time seen minus the rules' ``lateness``; every
+- the watermark is the event time every active input partition has reached (the
+  minimum over partitions of their latest event time, idle ones left out; see
+  :func:`cdp.activation.engine.combined_watermark`) minus the rules' ``lateness``; every
   timer whose ``due_at`` it reached is decided by the pure engine
   (:func:`cdp.activation.engine.evaluate`) in ``(due, time, id)`` order;
 - a decision is a row with a UNIQUE ``action_id`` inserted in the batch's transaction,
@@ -33,6 +35,7 @@ from cdp.activation.engine import (
     Identification,
     Profile,
     Trigger,
+    combined_watermark,
     due_at,
     evaluate,
     preferred_channel,
@@ -78,12 +81,14 @@ class ActionProcessor:
         events: list[tuple[str, Event]] = []
         merges: list[tuple[str, str]] = []
         transitions: list[tuple[str, str, datetime, str | None]] = []
+        latest: dict[tuple[str, int], datetime] = {}  # per input partition
         for rec in fresh:
             try:
                 doc = orjson.loads(rec.value)
             except orjson.JSONDecodeError:
                 result.count("invalid")
                 continue
+            at: datetime | None = None
             if rec.topic == self.transitions_topic:
                 if doc.get("customer_id") and doc.get("to") and doc.get("event_time"):
                     at = datetime.fromisoformat(str(doc["event_time"]))
@@ -93,8 +98,13 @@ class ActionProcessor:
             elif doc.get("kind") == "event" and doc.get("customer_id"):
                 try:
                     events.append((doc["customer_id"], Event.model_validate(doc["event"])))
+                    at = events[-1][1].timestamp
                 except PydanticValidationError:
                     result.count("invalid")
+            # transitions are derived from resolved events: they never hold time back
+            if at is not None and rec.topic != self.transitions_topic:
+                key = (rec.topic, rec.partition)
+                latest[key] = max(at, latest.get(key, at))
 
         events, transitions = self._dedup(conn, events, transitions, result)
         redirect = self._redirects(
@@ -129,7 +139,6 @@ class ActionProcessor:
         self._write_cancels(conn, cancels)
         result.count("triggers", self._write_timers(conn, triggers))
 
-        latest = max([e.timestamp for _, e in events] + [t[2] for t in transitions], default=None)
         watermark = self._watermark(conn, latest)
         if watermark is not None and records:
             src = records[-1]
@@ -294,14 +303,31 @@ class ActionProcessor:
             )
         return len(rows)
 
-    def _watermark(self, conn: psycopg.Connection[Any], latest: datetime | None) -> datetime | None:
-        if latest is not None:
-            conn.execute(
-                "INSERT INTO watermarks (consumer, event_time) VALUES (%s, %s)"
-                " ON CONFLICT (consumer) DO UPDATE"
-                " SET event_time = GREATEST(watermarks.event_time, EXCLUDED.event_time)",
-                (NAME, latest),
-            )
+    def _watermark(
+        self, conn: psycopg.Connection[Any], latest: dict[tuple[str, int], datetime]
+    ) -> datetime | None:
+        """Advance the per-partition event times (rows ``actions@topic:partition``) and
+        the combined watermark (row ``actions``, never moving back); minus lateness."""
+        if latest:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO watermarks (consumer, event_time) VALUES (%s, %s)"
+                    " ON CONFLICT (consumer) DO UPDATE"
+                    " SET event_time = GREATEST(watermarks.event_time, EXCLUDED.event_time)",
+                    [(f"{NAME}@{t}:{p}", at) for (t, p), at in sorted(latest.items())],
+                )
+            rows = conn.execute(
+                "SELECT event_time FROM watermarks WHERE starts_with(consumer, %s)",
+                (f"{NAME}@",),
+            ).fetchall()
+            combined = combined_watermark((r[0] for r in rows), self.rules.idle_partition)
+            if combined is not None:
+                conn.execute(
+                    "INSERT INTO watermarks (consumer, event_time) VALUES (%s, %s)"
+                    " ON CONFLICT (consumer) DO UPDATE"
+                    " SET event_time = GREATEST(watermarks.event_time, EXCLUDED.event_time)",
+                    (NAME, combined),
+                )
         row = conn.execute(
             "SELECT event_time FROM watermarks WHERE consumer = %s", (NAME,)
         ).fetchone()

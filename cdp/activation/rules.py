@@ -69,10 +69,11 @@ class _QuietModel(_Strict):
 
 class _DefaultsModel(_Strict):
     lateness: Any = "0s"
+    idle_partition: Any = "6h"
     consent_when_absent: Literal["allow", "deny"] = "allow"
     quiet_hours: _QuietModel | None = None
 
-    @field_validator("lateness")
+    @field_validator("lateness", "idle_partition")
     @classmethod
     def _lateness(cls, v: Any) -> Any:
         parse_duration(v)
@@ -248,6 +249,7 @@ class ActionRules:
     rules: tuple[Rule, ...]
     destinations: Mapping[str, Destination] = field(default_factory=dict)
     lateness: timedelta = timedelta(0)
+    idle_partition: timedelta = timedelta(hours=6)
     consent_when_absent: bool = True
     quiet: QuietHours | None = None
     source: str = "<rules>"
@@ -342,6 +344,7 @@ class ActionRules:
             rules=tuple(rules),
             destinations=dests,
             lateness=parse_duration(model.defaults.lateness),
+            idle_partition=parse_duration(model.defaults.idle_partition),
             consent_when_absent=model.defaults.consent_when_absent == "allow",
             quiet=QuietHours(q.start, q.end, q.timezone) if q else None,
             source=source,

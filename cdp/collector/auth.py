@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cdp.collector.sources import Source, SourceCache, lookup
 from cdp.config import Settings
+from cdp.store.connect import session_options
 
 
 class AuthUnavailable(Exception):
@@ -42,9 +43,9 @@ class Directory:
     """Sources looked up through a small connection pool and a :class:`SourceCache`."""
 
     def __init__(self, settings: Settings, ttl_s: float) -> None:
-        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5}
-        if settings.database_schema:
-            kwargs["options"] = f"-c search_path={settings.database_schema}"
+        # the collector runs as the worker role (CDP_DB_ROLE_WORKER) when configured
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5,
+                                  **session_options(settings, settings.db_role_worker)}  # fmt: skip
         self.pool = ConnectionPool(
             settings.dsn(), min_size=1, max_size=4, kwargs=kwargs, open=False, timeout=5.0,
             name="collector-sources",

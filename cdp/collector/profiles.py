@@ -44,6 +44,7 @@ from cdp.config import Settings
 from cdp.errors import CDPError
 from cdp.identity.queries import IdentityQueries, LookupError_
 from cdp.journey.queries import JourneyQueries, resolve_customer
+from cdp.store.connect import session_options
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +186,9 @@ class ProfileAPI:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
-        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5}
-        if settings.database_schema:
-            kwargs["options"] = f"-c search_path={settings.database_schema}"
+        # the collector runs as the worker role (CDP_DB_ROLE_WORKER) when configured
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5,
+                                  **session_options(settings, settings.db_role_worker)}  # fmt: skip
         self.pool = ConnectionPool(
             settings.dsn(), min_size=1, max_size=4, kwargs=kwargs, open=False, timeout=5.0,
             name="collector-profiles",

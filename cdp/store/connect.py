@@ -27,18 +27,23 @@ def map_error(exc: psycopg.Error) -> StoreError:
     return StoreError(str(exc))
 
 
-def connect(
-    settings: Settings | None = None, role: str | None = None, **kwargs: Any
-) -> psycopg.Connection[Any]:
-    """A connection on the configured schema, as ``role`` when given."""
-    settings = settings or load_settings()
+def session_options(settings: Settings, role: str | None = None) -> dict[str, str]:
+    """libpq ``options`` for the configured schema and, when given, ``role``."""
     options = []
     if settings.database_schema:
         options.append(f"-c search_path={settings.database_schema}")
     if role:
         options.append(f"-c role={role}")
-    if options:
-        kwargs.setdefault("options", " ".join(options))
+    return {"options": " ".join(options)} if options else {}
+
+
+def connect(
+    settings: Settings | None = None, role: str | None = None, **kwargs: Any
+) -> psycopg.Connection[Any]:
+    """A connection on the configured schema, as ``role`` when given."""
+    settings = settings or load_settings()
+    for key, value in session_options(settings, role).items():
+        kwargs.setdefault(key, value)
     try:
         return psycopg.connect(settings.dsn(), connect_timeout=10, **kwargs)
     except psycopg.Error as exc:

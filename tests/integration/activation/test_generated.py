@@ -8,10 +8,16 @@ delivery delay + one chunk): so every cancelling purchase is applied before the
 watermark can pass the trigger it cancels. What the stream can still not know at
 decision time is an identity merge whose linking event comes later; decisions that
 depend on one may differ from the reference, and are counted and bounded.
+
+The actions worker is SIGKILLed mid-chunk twice and restarted: the decisions must
+still be exactly one per trigger, and every fired action on ``cdp.actions`` (at least
+once there, de-duplicated by ``action_id``).
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +40,7 @@ from cdp.kafka.producer import Producer
 from tests.integration.workers import Workers
 
 CUSTOMERS, DAYS, SEED, CHUNKS = 200, 30, 7, 6
+KILL_AFTER_CHUNKS = (1, 3)
 
 
 def by_customer(settings: Settings, events: list[dict[str, Any]]) -> dict[str, list[Event]]:
@@ -70,13 +77,19 @@ def test_generated_traffic_matches_the_reference(
     gen = generate(CUSTOMERS, DAYS, SEED)
     events = list(gen.events())
     names = ["identity", "journey", "actions"]
-    for name in names:
-        workers.start(name)
+    procs = {name: workers.start(name) for name in names}
     size = len(events) // CHUNKS + 1
-    for i in range(0, len(events), size):
+    rng = random.Random(SEED)
+    kills = 0
+    for chunk, i in enumerate(range(0, len(events), size)):
         with Producer(settings, source="generator") as producer:
             producer.send_many(events[i : i + size])
-        workers.wait_drained(names, timeout=120)
+        if chunk in KILL_AFTER_CHUNKS:
+            time.sleep(rng.uniform(2.0, 6.0))  # mid-chunk: some batches applied, some not
+            workers.kill(procs["actions"])
+            procs["actions"] = workers.start("actions")
+            kills += 1
+        workers.wait_drained(names, timeout=180)
 
     (raw_wm,) = db.execute(
         "SELECT event_time FROM watermarks WHERE consumer = 'actions'"
@@ -92,11 +105,14 @@ def test_generated_traffic_matches_the_reference(
     assert db.execute(
         "SELECT count(*) FROM activation_timers WHERE due_at <= %s", (watermark,)
     ).fetchone() == (0,)
-    # exactly once on the topic
+    # every fired action on the topic, none that was not fired; a repeat is possible
+    # only from a kill between commit and publish (consumers de-duplicate by action_id)
     msgs = [orjson.loads(m.value()) for m in consume(settings.topic("actions"))]
     on_topic = Counter(m["action_id"] for m in msgs)
-    assert set(on_topic.values()) <= {1}
     assert set(on_topic) == {a for a, o in got.items() if o == FIRED}
+    repeats = sum(n - 1 for n in on_topic.values())
+    assert kills == len(KILL_AFTER_CHUNKS)
+    assert repeats == 0 or kills > 0
 
     # outcomes agree with the reference except where a later identity merge changed
     # who the customer was (bounded); the hard guarantees hold without exception
@@ -124,4 +140,5 @@ def test_generated_traffic_matches_the_reference(
         assert person_consent.get(person) is not False
         at = parse_object(triggers[m["trigger"]["message_id"]]).timestamp
         assert not any(at < p <= at + timedelta(hours=1) for p in purchases[person]), m
-    print(f"decided {len(got)}, fired {len(on_topic)}, differ {dict(kinds)}")
+    print(f"decided {len(got)}, fired {len(on_topic)}, differ {dict(kinds)},"
+          f" kills {kills}, repeats on the topic {repeats}")  # fmt: skip

@@ -22,7 +22,10 @@ Serve = Callable[..., AbstractContextManager[str]]
 
 @contextmanager
 def serve_app(settings: Settings, config: CollectorConfig | None = None) -> Iterator[str]:
-    """Run the app until the block ends; yields its base URL."""
+    """Run the app until the block ends; yields its base URL. It connects to
+    PostgreSQL as the least-privilege writer role, as deployed."""
+    if settings.db_role_worker is None:
+        settings = settings.model_copy(update={"db_role_worker": "cdp_writer"})
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -21,6 +21,7 @@ from cdp.activation.engine import (
     Decision,
     Profile,
     action_id,
+    combined_watermark,
     evaluate,
     marketing_consent,
     preferred_channel,
@@ -231,3 +232,21 @@ def test_invariants(h: Any) -> None:
             continue
         times.sort()
         assert all(b - a >= cap.per for a, b in itertools.pairwise(times))
+
+
+def test_watermark_waits_for_the_slowest_active_partition() -> None:
+    hour = timedelta(hours=1)
+    assert combined_watermark([], hour) is None
+    # partition 1 is 30 min behind partition 0: its unread purchase may still cancel
+    assert combined_watermark([T0, T0 - hour / 2], hour) == T0 - hour / 2
+    # a partition more than `idle` behind the front is idle and holds nothing back
+    assert combined_watermark([T0, T0 - hour / 2, T0 - 3 * hour], hour) == T0 - hour / 2
+
+
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=12), st.integers(0, 5_000))
+def test_watermark_bounds(minutes: list[int], idle: int) -> None:
+    times = [T0 + timedelta(minutes=m) for m in minutes]
+    wm = combined_watermark(times, timedelta(minutes=idle))
+    assert wm is not None
+    assert max(times) - timedelta(minutes=idle) <= wm <= max(times)
+    assert wm in times
