@@ -1,10 +1,13 @@
 """Chaos: 1% invalid input of every kind mixed into real traffic. Every bad record
 must be in the dead-letter topic with its reason, and the good ones applied exactly
-as the pure reference says."""
+as the pure reference says. And no partition is blocked by a poison record for more
+than 5 s: with the workers caught up, a poison record followed by a good one on the
+same partition; the good one must be applied within 5 s of being produced."""
 
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from typing import Any
 
@@ -12,12 +15,14 @@ import pytest
 from confluent_kafka import Producer as RawProducer
 
 from cdp.config import Settings
+from cdp.events import parse_object
 from cdp.events.envelope import CHANNELS
+from cdp.kafka.producer import Producer
 from cdp.kafka.reader import read_topic
 from cdp.pipeline.deadletter import decode
 from tests.chaos.harness import Traffic, check_state, make_traffic, produce
 from tests.chaos.test_worker_kills import ALL, report
-from tests.integration.test_ingestion import BAD
+from tests.integration.test_ingestion import BAD, good
 from tests.integration.workers import Workers
 
 
@@ -56,3 +61,29 @@ def test_one_percent_poison(
     assert all(d["raw"] == BAD[d["reason"]] for d in by_source.values())
     assert figures["lost"] == 0 and figures["identity_diffs"] == 0 and figures["stage_diffs"] == 0
     assert figures["applied_twice_lake"] == 0 and figures["lake_rows"] == traffic.distinct
+
+    stalls = [_stall_behind_poison(settings, db, raw, kind, i) for i, kind in enumerate(BAD)]
+    report("poison stall", {"probes": len(stalls), "max_s": f"{max(stalls):.2f}",
+                            "median_s": f"{sorted(stalls)[len(stalls) // 2]:.2f}"})  # fmt: skip
+    assert max(stalls) <= 5.0, stalls
+
+
+def _stall_behind_poison(settings: Settings, db: Any, raw: RawProducer, kind: str, i: int) -> float:
+    """Seconds from producing a good event right behind a poison record on the same
+    partition until the identity processor has applied it."""
+    doc = good(f"stall-probe-{i}")
+    key = parse_object(doc).kafka_key().encode()
+    topic = settings.topic("touchpoints.web")
+    raw.produce(topic, BAD[kind], key)
+    raw.flush(30)
+    start = time.monotonic()
+    with Producer(settings, source="chaos") as producer:
+        producer.send(doc)
+    while time.monotonic() - start < 60:
+        if db.execute(
+            "SELECT 1 FROM seen_messages WHERE consumer = 'identity' AND message_id = %s",
+            (doc["messageId"],),
+        ).fetchone():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return float("inf")
