@@ -203,6 +203,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CDP_LAKE_DIR": str(settings.lake_path),
             "CDP_IDENTITY_SECRET": settings.identity_secret.get_secret_value(),
             "PYTHONPATH": str(PROJECT_ROOT),
+            "CDP_METRICS_PORT": "0",  # several workers per processor on one machine
         }
     )
     return env

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     # --- lake ---
     lake_dir: Path | None = None
 
+    # --- worker metrics (Prometheus) ---
+    # `cdp worker --processor NAME` serves /metrics on this port; 0 (the default)
+    # serves nothing, so workers sharing a machine never clash by accident. Set it
+    # per container (deploy/ uses 9400). `cdp worker` without --processor gives its
+    # children consecutive ports from here, in registry order (identity 9400,
+    # journey 9401, archive 9402, actions 9403).
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+
     def external_services(self) -> bool:
         return self.kafka_bootstrap is not None and self.database_url is not None
 

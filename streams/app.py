@@ -22,6 +22,7 @@ from typing import Any
 import faust
 
 from cdp.config import Settings
+from cdp.pipeline.metrics import WorkerMetrics
 from cdp.pipeline.records import Record
 from cdp.pipeline.runner import BatchRunner, Processor
 
@@ -52,8 +53,13 @@ def create_app(
     batch_max: int = BATCH_MAX,
     batch_within_s: float = BATCH_WITHIN_S,
     web_port: int | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> faust.App:
-    """A Faust app consuming ``source_topics`` in batches through ``make_processor``."""
+    """A Faust app consuming ``source_topics`` in batches through ``make_processor``.
+
+    ``web_port`` enables Faust's own web server (off by default); ``metrics`` is where
+    the batch runner records its Prometheus metrics (``cdp worker`` serves them on
+    ``CDP_METRICS_PORT``, a separate port)."""
     app = faust.App(
         f"{settings.topic_prefix}cdp-{name}",
         broker=f"kafka://{settings.bootstrap()}",
@@ -76,7 +82,10 @@ def create_app(
     def runner() -> BatchRunner:
         if "runner" not in holder:
             holder["runner"] = BatchRunner(
-                settings, make_processor(settings), should_stop=lambda: stopping["flag"]
+                settings,
+                make_processor(settings),
+                should_stop=lambda: stopping["flag"],
+                metrics=metrics,
             )
         return holder["runner"]
 

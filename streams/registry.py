@@ -9,6 +9,7 @@ import faust
 
 from cdp.config import Settings
 from cdp.events.envelope import CHANNELS
+from cdp.pipeline.metrics import WorkerMetrics
 from cdp.pipeline.runner import Processor
 from streams.app import create_app
 
@@ -77,6 +78,22 @@ PROCESSORS: dict[str, ProcessorSpec] = {
 }
 
 
-def build_app(settings: Settings, name: str, web_port: int | None = None) -> faust.App:
+def metrics_port(settings: Settings, name: str) -> int:
+    """The metrics port of ``name`` when several processors run on one machine (the
+    ``cdp worker`` supervisor, the local stack): ``CDP_METRICS_PORT`` + its index in
+    :data:`PROCESSORS`, or 0 (off) when ``CDP_METRICS_PORT`` is 0."""
+    if not settings.metrics_port:
+        return 0
+    return settings.metrics_port + list(PROCESSORS).index(name)
+
+
+def build_app(
+    settings: Settings,
+    name: str,
+    web_port: int | None = None,
+    metrics: WorkerMetrics | None = None,
+) -> faust.App:
     spec = PROCESSORS[name]
-    return create_app(settings, name, spec.sources(settings), spec.factory, web_port=web_port)
+    return create_app(
+        settings, name, spec.sources(settings), spec.factory, web_port=web_port, metrics=metrics
+    )

@@ -167,17 +167,31 @@ def merge(
 
 @app.command()
 def split(merge_id: int, json_output: JsonOpt = False) -> None:
-    """Revert one merge and re-evaluate the links that came after it."""
+    """Revert one merge and re-evaluate the links that came after it; the journeys of
+    the customers involved are recomputed from their own events."""
     settings = load_settings()
     try:
         with connection(settings) as conn:
             result = admin.split(conn, merge_id)
     except CDPError as exc:
         fail(str(exc))
+    j = result.journey
     if json_output:
-        print_json({"merge_id": result.merge_id, "customers": result.customers})
+        print_json({
+            "merge_id": result.merge_id, "customers": result.customers,
+            "journey": {"stages": j.stages, "deleted": j.deleted, "events": j.events,
+                        "moved": j.moved, "transitions": j.transitions,
+                        "consistent": j.consistent},
+        })  # fmt: skip
     else:
-        console.print(f"split merge {merge_id}: now {len(result.customers)} customer(s)")
+        console.print(f"split merge {merge_id}: now {len(result.customers)} customer(s); "
+                      f"journeys recomputed from {j.events} event(s), {j.moved} moved")  # fmt: skip
+    if not j.consistent:
+        console.print(
+            "[yellow]warning:[/] the stored journey events did not add up to the journey rows "
+            "they replaced (events applied before migration 009 are not stored): the "
+            "recomputed journeys miss them; replay the journey to restore them"
+        )
 
 
 @app.command()

@@ -4,6 +4,10 @@
 over the Faust worker, same configuration). Without ``--processor`` every processor
 runs, each as its own child process (its own consumer group), supervised here:
 SIGTERM/SIGINT stop them all cleanly.
+
+With ``CDP_METRICS_PORT`` set (default 0: off) a worker serves Prometheus metrics on
+``http://CDP_METRICS_HOST:PORT/metrics``; the supervisor gives its children PORT,
+PORT+1, ... in registry order, so they never share a port.
 """
 
 from __future__ import annotations
@@ -42,21 +46,45 @@ def worker_command(
 def _run_one(name: str, loglevel: str) -> None:
     import faust
 
-    from streams.registry import build_app
+    from cdp.pipeline.lag import LagProbe
+    from cdp.pipeline.metrics import WorkerMetrics
+    from streams.registry import PROCESSORS, build_app
 
     logging.basicConfig(
         level=loglevel.upper(),
         format=f"%(asctime)s level=%(levelname)s processor={name} pid=%(process)d %(message)s",
     )
-    app = build_app(load_settings(), name)
+    settings = load_settings()
+    serve = settings.metrics_port > 0
+    sources = PROCESSORS[name].sources(settings)
+    metrics = WorkerMetrics(name, lag=LagProbe(settings, name, sources) if serve else None)
+    if serve:
+        try:
+            port = metrics.serve(settings.metrics_port, settings.metrics_host)
+        except OSError as exc:
+            # explicitly configured, so not serving it is an error, found at start
+            fail(f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: {exc}")
+        logging.getLogger(__name__).info(
+            "processor=%s metrics on http://%s:%d/metrics", name, settings.metrics_host, port
+        )
+    app = build_app(settings, name, metrics=metrics)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+def _child_env(name: str) -> dict[str, str] | None:
+    """The environment of child ``name``: its own metrics port, if any."""
+    from streams.registry import metrics_port
+
+    port = metrics_port(load_settings(), name)
+    return {**os.environ, "CDP_METRICS_PORT": str(port)} if port else None
 
 
 def _supervise(names: list[str], loglevel: str) -> None:
     children = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name, "-l", loglevel]
+            [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name, "-l", loglevel],
+            env=_child_env(name),
         )
         for name in names
     }

@@ -1,6 +1,9 @@
 """Write-side identity operations behind the CLI: manual merge, split, block,
 unblock and the rebuild comparison. Each runs in one transaction under the same
-advisory lock as the identity processor, so it never races a worker."""
+advisory lock as the identity processor, so it never races a worker. A split also
+takes the journey's lock (always after the identity lock: nothing takes them in the
+other order) and recomputes the journeys of the customers it separates in the same
+transaction."""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ from cdp.identity.processor import LOCK_KEY
 from cdp.identity.queries import IdentityQueries
 from cdp.identity.rules import MergeRules
 from cdp.identity.store import IdentityStore
+from cdp.journey import JourneyRules
+from cdp.journey import processor as journey_processor
+from cdp.journey.recompute import Recomputed, recompute_split
 
 
 class IdentityAdminError(CDPError):
@@ -30,6 +36,7 @@ class IdentityAdminError(CDPError):
 class SplitResult:
     merge_id: int
     customers: dict[str, list[str]] = field(default_factory=dict)
+    journey: Recomputed = field(default_factory=Recomputed)
 
 
 def _nodes_of(conn: psycopg.Connection[Any], customer_id: str) -> list[Node]:
@@ -84,13 +91,20 @@ def manual_merge(
 
 
 def split(
-    conn: psycopg.Connection[Any], merge_id: int, rules: MergeRules | None = None
+    conn: psycopg.Connection[Any],
+    merge_id: int,
+    rules: MergeRules | None = None,
+    journey_rules: JourneyRules | None = None,
 ) -> SplitResult:
     """Revert one merge: recompute the cluster from its evidence without the merge's
-    linking event, in event-time order (so links that came after are re-evaluated)."""
+    linking event, in event-time order (so links that came after are re-evaluated),
+    then recompute the journey of every customer of the cluster from its own events
+    (:func:`cdp.journey.recompute.recompute_split`), all in one transaction."""
     rules = rules or MergeRules.load()
+    journey_rules = journey_rules or JourneyRules.load()
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        journey_processor.lock(conn)  # no journey batch interleaves with the split
         row = conn.execute(
             "SELECT winner, message_id, split_at FROM merges WHERE merge_id = %s", (merge_id,)
         ).fetchone()
@@ -104,6 +118,12 @@ def split(
         ).fetchone()
         current = redirect[0] if redirect else winner
         members = _nodes_of(conn, current)
+        former = {current} | {
+            r[0]
+            for r in conn.execute(
+                "SELECT old_id FROM customer_redirects WHERE customer_id = %s", (current,)
+            )
+        }
         node_type = {n.node_id: n.id_type for n in members}
         excluded = excluded_messages(conn) | {message_id}
         observations = [
@@ -133,8 +153,19 @@ def split(
                 [(cid, min(n.node_id for n in nodes)) for cid, nodes in clusters.items()],
             )
             cur.execute("UPDATE merges SET split_at = now() WHERE merge_id = %s", (merge_id,))
+        journey = recompute_split(
+            conn,
+            journey_rules,
+            nodes=[n.node_id for n in members],
+            customer_ids=former,
+            live=live,
+            fallback=current if current in clusters or not live else live[0],
+            cause=f"split:{merge_id}",
+        )
         return SplitResult(
-            merge_id, {cid: sorted(n.id_type for n in nodes) for cid, nodes in clusters.items()}
+            merge_id,
+            {cid: sorted(n.id_type for n in nodes) for cid, nodes in clusters.items()},
+            journey,
         )
 
 

@@ -2,12 +2,13 @@
 their future events.
 
 What is erased: every identities row of the customer, the customer and every
-customer id merged into it, their merges, conflicts, evidence links, journey,
-transitions and redirects, and every lake row attributed to any of those customer
-ids (files are rewritten without them, atomically). What remains: the raw channel
-topics, `cdp.touchpoints.resolved` and `cdp.deadletter` keep records until their
-retention expires (Kafka cannot delete single records from delete-policy topics);
-keep their retention short (CDP_TOPIC_RETENTION_MS) if erasure deadlines matter.
+customer id merged into it, their merges, conflicts, evidence links, journey, the
+journey's stored events, transitions and redirects, and every lake row attributed to
+any of those customer ids (files are rewritten without them, atomically). What
+remains: the raw channel topics, `cdp.touchpoints.resolved` and `cdp.deadletter` keep
+records until their retention expires (Kafka cannot delete single records from
+delete-policy topics); keep their retention short (CDP_TOPIC_RETENTION_MS) if erasure
+deadlines matter.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cdp.errors import CDPError
 from cdp.identity.forget_keys import suppress_hash
 from cdp.identity.processor import LOCK_KEY
 from cdp.identity.queries import IdentityQueries
+from cdp.journey.processor import lock as journey_lock
 from cdp.lake.layout import part_files
 from cdp.lake.rows import SCHEMA
 from cdp.lake.writer import write_table
@@ -46,6 +48,7 @@ def forget(conn: psycopg.Connection[Any], settings: Settings, ref: str) -> Forge
     secret = settings.identity_secret.get_secret_value().encode()
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        journey_lock(conn)  # after the identity lock, as a split takes them
         customer = queries.customer_for(ref)
         if customer is None:
             raise CDPError(f"no customer for {ref}")
@@ -72,6 +75,8 @@ def forget(conn: psycopg.Connection[Any], settings: Settings, ref: str) -> Forge
              (ids, ids)),
             ("DELETE FROM transitions WHERE customer_id = ANY(%s)", (ids,)),
             ("DELETE FROM journey WHERE customer_id = ANY(%s)", (ids,)),
+            ("DELETE FROM journey_events WHERE customer_id = ANY(%s) OR node_id = ANY(%s)",
+             (ids, nodes)),
             ("DELETE FROM identities WHERE customer_id = %s", (customer,)),
             ("DELETE FROM customers WHERE customer_id = ANY(%s) OR merged_into = ANY(%s)",
              (ids, ids)),

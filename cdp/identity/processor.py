@@ -120,7 +120,7 @@ class IdentityProcessor:
         for v, obs in observations:
             node = _strongest(obs)
             cid = graph.customer_of(node.node_id) if node else None
-            result.outputs.append(self._event_output(v.record, cid))
+            result.outputs.append(self._event_output(v.record, cid, node))
         result.count("resolved", len(observations))
 
         if fenced:  # redelivered after a crash: re-publish with a read-only lookup
@@ -181,9 +181,15 @@ class IdentityProcessor:
         )
         return Output(self.resolved_topic, final.encode(), value, (("kind", b"merge"),))
 
-    def _event_output(self, rec: Record, customer_id: str | None) -> Output:
+    def _event_output(self, rec: Record, customer_id: str | None, node: Node | None) -> Output:
+        """The resolved event with its customer and the identifier that decided it
+        (``node_id``: the journey re-attributes the event by it after a split)."""
         cid = orjson.dumps(customer_id)
-        value = b'{"kind":"event","customer_id":' + cid + b',"event":' + rec.value + b"}"
+        nid = orjson.dumps(node.node_id if node and customer_id else None)
+        value = (
+            b'{"kind":"event","customer_id":' + cid + b',"node_id":' + nid
+            + b',"event":' + rec.value + b"}"
+        )  # fmt: skip
         key = customer_id.encode() if customer_id else rec.key
         return Output(self.resolved_topic, key, value, (("kind", b"event"),))
 
@@ -211,7 +217,7 @@ class IdentityProcessor:
         for rec, _ev in events:
             node = _strongest(obs[(rec.topic, rec.partition, rec.offset)])
             cid = lookup.get(node.node_id) if node else None
-            result.outputs.append(self._event_output(rec, cid))
+            result.outputs.append(self._event_output(rec, cid, node))
 
 
 def _strongest(obs: Observation) -> Node | None:

@@ -28,7 +28,9 @@ def watermarks(consumer: Any, topic: str, partition: int, timeout: float = 60.0)
     delay = 0.1
     while True:
         try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=min(10.0, timeout)
+            )
             return int(low), int(high)
         except KafkaException as exc:
             err = exc.args[0]

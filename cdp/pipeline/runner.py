@@ -8,6 +8,8 @@
   still fails alone becomes a dead letter with the database's message, and its
   offset is fenced so the partition moves on;
 - outputs are published (and flushed) after the commit;
+- every batch is recorded in :class:`cdp.pipeline.metrics.WorkerMetrics` (records in
+  and out per topic, dead letters, the processor's counts, batch size and latencies);
 - nothing ever raises out of :meth:`BatchRunner.run` except on shutdown.
 """
 
@@ -26,6 +28,7 @@ from cdp.config import Settings
 from cdp.errors import TransientStoreError
 from cdp.pipeline import fence
 from cdp.pipeline.deadletter import DeadLetter
+from cdp.pipeline.metrics import WorkerMetrics
 from cdp.pipeline.publish import Output, Publisher
 from cdp.pipeline.records import Record
 from cdp.store.connect import connect
@@ -73,6 +76,7 @@ class BatchRunner:
         processor: Processor,
         publisher: Publisher | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.processor = processor
@@ -81,6 +85,7 @@ class BatchRunner:
         self.deadletter_topic = settings.topic("deadletter")
         self._conn: psycopg.Connection[Any] | None = None
         self.totals: dict[str, int] = {}
+        self.metrics = metrics if metrics is not None else WorkerMetrics(processor.name)
 
     # -- connection -------------------------------------------------------------
     def _connection(self) -> psycopg.Connection[Any]:
@@ -99,7 +104,9 @@ class BatchRunner:
 
     # -- batches ----------------------------------------------------------------
     def run(self, records: Sequence[Record]) -> BatchResult:
+        started = time.perf_counter()
         result = self._apply_with_retry(records)
+        applied = time.perf_counter()
         outputs = list(result.outputs)
         outputs += [
             Output(self.deadletter_topic, dl.key(), dl.to_value()) for dl in result.dead_letters
@@ -109,6 +116,9 @@ class BatchRunner:
         self._mark_published(records)
         for k, v in result.stats.items():
             self.totals[k] = self.totals.get(k, 0) + v
+        self.metrics.observe_batch(
+            records, result, outputs, applied - started, time.perf_counter() - started
+        )
         return result
 
     def _mark_published(self, records: Sequence[Record]) -> None:
@@ -138,6 +148,7 @@ class BatchRunner:
                 self._drop_connection()
                 if self.should_stop():
                     raise
+                self.metrics.retried()
                 log.warning(
                     "processor=%s transient database error, retrying in %.1fs: %s",
                     self.processor.name, delay, exc,

@@ -18,9 +18,13 @@ def _dir(settings: Settings) -> Path:
     return path
 
 
-def _env(settings: Settings) -> dict[str, str]:
+def _env(settings: Settings, name: str) -> dict[str, str]:
     """The worker inherits the environment plus the resolved service addresses."""
+    from streams.registry import metrics_port
+
     env = dict(os.environ)
+    # several workers on this machine: each its own metrics port (or none, the default)
+    env["CDP_METRICS_PORT"] = str(metrics_port(settings, name))
     env.setdefault("CDP_KAFKA_BOOTSTRAP", settings.bootstrap())
     env.setdefault("CDP_DATABASE_URL", settings.dsn())
     env.setdefault("CDP_STATE_DIR", str(settings.state_dir))
@@ -38,7 +42,7 @@ def start_worker(settings: Settings, name: str) -> int:
         return pid
     cmd = [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name]
     log = _dir(settings) / f"{name}.log"
-    pid = spawn(cmd, log, settings.state_dir, env=_env(settings))  # outlives this command
+    pid = spawn(cmd, log, settings.state_dir, env=_env(settings, name))  # outlives this command
     pid_file.write_text(str(pid))
     return pid
 

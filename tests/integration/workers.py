@@ -35,6 +35,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
             # the workers run with least privilege, as users are told to deploy them
             "CDP_DB_ROLE_WORKER": "cdp_writer",
             "CDP_DB_ROLE_READER": "cdp_reader",
+            # many workers share this machine: no metrics port unless a test asks
+            "CDP_METRICS_PORT": "0",
         }
     )
     return env
@@ -47,12 +49,13 @@ class Workers:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[Any] = []
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start one worker; ``env`` adds to (or overrides) :func:`worker_env`."""
         log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab")  # noqa: SIM115
         self._logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name],
-            env=worker_env(self.settings),
+            env={**worker_env(self.settings), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -114,3 +114,19 @@ def test_commands_exist_in_the_cli() -> None:
 def test_compose_processors_match_the_registry() -> None:
     compose = yaml.safe_load(Path(PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
     assert set(PROCESSORS) <= set(compose["services"])
+
+
+def test_processors_expose_the_metrics_port_they_serve() -> None:
+    port = int(_named("ConfigMap")["cdp-config"]["data"]["CDP_METRICS_PORT"])
+    deployments = _named("Deployment")
+    for name in PROCESSORS:
+        template = deployments[f"cdp-{name}"]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert int(annotations["prometheus.io/port"]) == port, name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+        assert ports["metrics"] == port, name
+    compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
+    for name in PROCESSORS:
+        assert int(compose["services"][name]["environment"]["CDP_METRICS_PORT"]) > 0, name
