@@ -48,6 +48,7 @@ from cdp.activation.rules import ActionRules
 from cdp.config import Settings
 from cdp.events import Event
 from cdp.identity.rules import MergeRules
+from cdp.journey.processor import redirects
 from cdp.pipeline import dedup, fence
 from cdp.pipeline.publish import Output
 from cdp.pipeline.records import Record
@@ -107,7 +108,7 @@ class ActionProcessor:
                 latest[key] = max(at, latest.get(key, at))
 
         events, transitions = self._dedup(conn, events, transitions, result)
-        redirect = self._redirects(
+        redirect = redirects(
             conn,
             {c for c, _ in events} | {w for w, _ in merges} | {c for c, *_ in transitions},
         )
@@ -171,15 +172,6 @@ class ActionProcessor:
                 out_t.append(t)
         result.count("duplicates", len(events) + len(transitions) - len(out_e) - len(out_t))
         return out_e, out_t
-
-    def _redirects(self, conn: psycopg.Connection[Any], ids: set[str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        rows = conn.execute(
-            "SELECT old_id, customer_id FROM customer_redirects WHERE old_id = ANY(%s)",
-            (sorted(ids),),
-        ).fetchall()
-        return {r[0]: r[1] for r in rows}
 
     # -- state ----------------------------------------------------------------------
     def _merge(self, conn: psycopg.Connection[Any], winner: str, loser: str) -> None:
@@ -345,7 +337,7 @@ class ActionProcessor:
         if not due:
             return
         # a timer may have been written under an id merged away since: redirect it
-        redirect = self._redirects(conn, {r[2] for r in due})
+        redirect = redirects(conn, {r[2] for r in due})
         triggers = [Trigger(rule, redirect.get(cid, cid), mid, at) for _, rule, cid, mid, at in due]
         customers = sorted({t.customer_id for t in triggers})
         profiles = self._load_profiles(conn, customers)

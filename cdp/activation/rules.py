@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from cdp.errors import ConfigError
+from cdp.yamlfile import read_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "schemas" / "actions.yaml"
 RULES_ENV = "CDP_ACTIONS_RULES"
@@ -285,15 +285,7 @@ class ActionRules:
         """``path``, else ``$CDP_ACTIONS_RULES``, else ``schemas/actions.yaml``."""
         env = os.environ.get(RULES_ENV)
         p = Path(path) if path is not None else Path(env) if env else DEFAULT_PATH
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{p}: cannot read action rules: {exc}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: invalid YAML: {exc}") from exc
-        return cls.from_dict(data, source=str(p))
+        return cls.from_dict(read_yaml(p, "action rules"), source=str(p))
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<rules>") -> ActionRules:

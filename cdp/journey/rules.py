@@ -13,12 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from cdp.errors import ConfigError
 from cdp.events.envelope import Channel
+from cdp.yamlfile import read_yaml
 
 Stage = Literal["awareness", "consideration", "decision", "service", "loyalty"]
 STAGES: tuple[Stage, ...] = ("awareness", "consideration", "decision", "service", "loyalty")
@@ -130,15 +130,7 @@ class JourneyRules:
     def load(cls, path: str | Path | None = None) -> JourneyRules:
         """Read and validate a rules file (default: the repo's ``schemas/journey.yaml``)."""
         p = Path(path) if path is not None else DEFAULT_PATH
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{p}: cannot read journey rules: {exc}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: invalid YAML: {exc}") from exc
-        return cls.from_dict(data, source=str(p))
+        return cls.from_dict(read_yaml(p, "journey rules"), source=str(p))
 
     @classmethod
     def default(cls) -> JourneyRules:
