@@ -127,6 +127,9 @@ def test_processors_expose_the_metrics_port_they_serve() -> None:
         assert annotations["prometheus.io/path"] == "/metrics", name
         ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
         assert ports["metrics"] == port, name
+    collector = deployments["cdp-collector"]["spec"]["template"]
+    http = {p["name"]: p["containerPort"] for p in collector["spec"]["containers"][0]["ports"]}
+    assert int(collector["metadata"]["annotations"]["prometheus.io/port"]) == http["http"]
     compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
     for name in PROCESSORS:
         assert int(compose["services"][name]["environment"]["CDP_METRICS_PORT"]) > 0, name
