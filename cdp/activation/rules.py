@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, 
 from pydantic import ValidationError as PydanticValidationError
 
 from cdp.errors import ConfigError
-from cdp.yamlfile import read_yaml
+from cdp.yamlfile import describe_errors, read_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "schemas" / "actions.yaml"
 RULES_ENV = "CDP_ACTIONS_RULES"
@@ -294,7 +294,8 @@ class ActionRules:
         try:
             model = _FileModel.model_validate(data)
         except PydanticValidationError as exc:
-            raise ConfigError(f"{source}: {_describe(exc, data)}") from exc
+            problems = describe_errors(exc, data, "rules", ("destinations",))
+            raise ConfigError(f"{source}: {problems}") from exc
         dests = {"kafka": Destination("kafka", "kafka")}
         for name, d in model.destinations.items():
             dests[name] = Destination(
@@ -341,27 +342,3 @@ class ActionRules:
             quiet=QuietHours(q.start, q.end, q.timezone) if q else None,
             source=source,
         )
-
-
-def _describe(exc: PydanticValidationError, data: Mapping[str, Any]) -> str:
-    """Pydantic errors as ``rules[1] ('name'): wait: message``, one per problem."""
-    parts: list[str] = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        where = ""
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            idx = loc[1]
-            raw = data.get("rules")
-            name = None
-            if isinstance(raw, list) and idx < len(raw) and isinstance(raw[idx], dict):
-                name = raw[idx].get("name")
-            where = f"rules[{idx}]" + (f" ({name!r})" if name else "")
-            loc = loc[2:]
-        elif len(loc) >= 2 and loc[0] == "destinations":
-            where = f"destinations.{loc[1]}"
-            loc = loc[2:]
-        path = ".".join(str(p) for p in loc)
-        head = ": ".join(x for x in (where, path) if x)
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{head}: {msg}" if head else msg)
-    return "; ".join(dict.fromkeys(parts))

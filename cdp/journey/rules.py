@@ -18,7 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from cdp.errors import ConfigError
 from cdp.events.envelope import Channel
-from cdp.yamlfile import read_yaml
+from cdp.yamlfile import describe_errors, read_yaml
 
 Stage = Literal["awareness", "consideration", "decision", "service", "loyalty"]
 STAGES: tuple[Stage, ...] = ("awareness", "consideration", "decision", "service", "loyalty")
@@ -146,7 +146,7 @@ class JourneyRules:
         try:
             model = _RulesModel.model_validate(data)
         except PydanticValidationError as exc:
-            raise ConfigError(f"{source}: {_describe(exc, data)}") from exc
+            raise ConfigError(f"{source}: {describe_errors(exc, data, 'signals')}") from exc
         _check_consistency(model, source)
         return cls(
             signals=tuple(_compile(s) for s in model.signals),
@@ -194,26 +194,3 @@ def _check_consistency(model: _RulesModel, source: str) -> None:
             both = groups[a] & groups[b]
             if both:
                 raise ConfigError(f"{source}: {a} and {b} both list {sorted(both)}")
-
-
-def _describe(exc: PydanticValidationError, data: Mapping[str, Any]) -> str:
-    """Pydantic errors as 'signals[3] ('name'): stage: message', one per problem."""
-    parts: list[str] = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        where = ""
-        if len(loc) >= 2 and loc[0] == "signals" and isinstance(loc[1], int):
-            idx = loc[1]
-            raw = data.get("signals")
-            name = (
-                raw[idx].get("name")
-                if isinstance(raw, list) and isinstance(raw[idx], dict)
-                else None
-            )
-            where = f"signals[{idx}]" + (f" ({name!r})" if name else "")
-            loc = loc[2:]
-        path = ".".join(str(p) for p in loc)
-        head = ": ".join(x for x in (where, path) if x)
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{head}: {msg}" if head else msg)
-    return "; ".join(dict.fromkeys(parts))
