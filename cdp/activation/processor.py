@@ -239,6 +239,12 @@ class ActionProcessor:
                 "  UNION ALL SELECT key, value FROM jsonb_each_text(EXCLUDED.channels)) u"
                 " GROUP BY k) s)"
             )
+        # the incoming consent is the latest stated one: by (event time, messageId)
+        newer = (
+            "EXCLUDED.consent_at IS NOT NULL AND (activation_profiles.consent_at IS NULL"
+            " OR (EXCLUDED.consent_at, EXCLUDED.consent_mid)"
+            " > (activation_profiles.consent_at, activation_profiles.consent_mid))"
+        )
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO activation_profiles (customer_id, identified_at, consent_at,"
@@ -246,21 +252,12 @@ class ActionProcessor:
                 " ON CONFLICT (customer_id) DO UPDATE SET"
                 " identified_at = LEAST(activation_profiles.identified_at,"
                 "   EXCLUDED.identified_at),"
-                " consent_at = CASE WHEN EXCLUDED.consent_at IS NOT NULL AND ("
-                "   activation_profiles.consent_at IS NULL"
-                "   OR (EXCLUDED.consent_at, EXCLUDED.consent_mid)"
-                "      > (activation_profiles.consent_at, activation_profiles.consent_mid))"
-                "   THEN EXCLUDED.consent_at ELSE activation_profiles.consent_at END,"
-                " consent_value = CASE WHEN EXCLUDED.consent_at IS NOT NULL AND ("
-                "   activation_profiles.consent_at IS NULL"
-                "   OR (EXCLUDED.consent_at, EXCLUDED.consent_mid)"
-                "      > (activation_profiles.consent_at, activation_profiles.consent_mid))"
-                "   THEN EXCLUDED.consent_value ELSE activation_profiles.consent_value END,"
-                " consent_mid = CASE WHEN EXCLUDED.consent_at IS NOT NULL AND ("
-                "   activation_profiles.consent_at IS NULL"
-                "   OR (EXCLUDED.consent_at, EXCLUDED.consent_mid)"
-                "      > (activation_profiles.consent_at, activation_profiles.consent_mid))"
-                "   THEN EXCLUDED.consent_mid ELSE activation_profiles.consent_mid END,"
+                f" consent_at = CASE WHEN {newer} THEN EXCLUDED.consent_at"
+                "   ELSE activation_profiles.consent_at END,"
+                f" consent_value = CASE WHEN {newer} THEN EXCLUDED.consent_value"
+                "   ELSE activation_profiles.consent_value END,"
+                f" consent_mid = CASE WHEN {newer} THEN EXCLUDED.consent_mid"
+                "   ELSE activation_profiles.consent_mid END,"
                 f" channels = {sql_channels}",
                 rows,
             )
@@ -347,30 +344,40 @@ class ActionProcessor:
             "DELETE FROM activation_timers WHERE action_id = ANY(%s)", ([r[0] for r in due],)
         )
         payloads = self._payloads(conn, {d.customer_id for d in decisions if d.outcome == FIRED})
+        docs = {
+            d.action_id: self._action_doc(d, payloads.get(d.customer_id, {}))
+            for d in decisions
+            if d.outcome == FIRED
+        }
         rows = []
         for d in decisions:
-            payload = None
-            if d.outcome == FIRED:
-                payload = self._action_doc(d, payloads.get(d.customer_id, {}))
+            doc = docs.get(d.action_id)
             rows.append((
                 d.action_id, d.rule, d.action, d.customer_id, d.trigger_message_id, d.trigger_at,
                 d.due_at, d.deferred, d.outcome,
-                Jsonb(payload, dumps=_dumps) if payload is not None else None,
+                Jsonb(doc, dumps=_dumps) if doc is not None else None,
                 src.topic, src.partition, src.offset,
             ))  # fmt: skip
         inserted: set[str] = set()
+        if not rows:
+            return
         with conn.cursor() as cur:
-            for row in rows:  # one by one: RETURNING tells which were new
-                cur.execute(
-                    "INSERT INTO activation_actions (action_id, rule, action, customer_id,"
-                    " trigger_message_id, trigger_at, due_at, deferred, outcome, payload,"
-                    " src_topic, src_partition, src_offset)"
-                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-                    " ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
-                    row,
-                )
-                if cur.fetchone() is not None:
+            # one pipelined batch; RETURNING (one result set per row) tells which were new
+            cur.executemany(
+                "INSERT INTO activation_actions (action_id, rule, action, customer_id,"
+                " trigger_message_id, trigger_at, due_at, deferred, outcome, payload,"
+                " src_topic, src_partition, src_offset)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
+                rows,
+                returning=True,
+            )
+            while True:
+                row = cur.fetchone()
+                if row is not None:
                     inserted.add(str(row[0]))
+                if not cur.nextset():
+                    break
         deliveries = []
         for d in decisions:
             if d.action_id not in inserted:
@@ -378,8 +385,7 @@ class ActionProcessor:
             result.count(f"decided_{d.outcome}")
             if d.outcome != FIRED:
                 continue
-            doc = self._action_doc(d, payloads.get(d.customer_id, {}))
-            result.outputs.append(self._output(d.customer_id, d.action, doc))
+            result.outputs.append(self._output(d.customer_id, d.action, docs[d.action_id]))
             rule = self.rules.by_name[d.rule]
             deliveries += [
                 (d.action_id, name) for name in rule.destinations if name in self.webhooks

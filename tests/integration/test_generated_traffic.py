@@ -41,10 +41,11 @@ def traffic() -> tuple[list[dict[str, Any]], Any]:
     return events, gen
 
 
-def reference(
+def group_by_customer(
     settings: Settings, events: list[dict[str, Any]]
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """node_id → customer id and customer id → stage, computed without any I/O."""
+) -> tuple[Any, dict[str, list[Event]]]:
+    """The pure identity rebuild over ``events`` and each customer's events, attributed
+    by their strongest identifier as the identity processor does. No I/O."""
     rules = MergeRules.load()
     hasher = IdentifierHasher(settings.identity_secret.get_secret_value().encode())
     parsed: dict[str, Event] = {}
@@ -64,6 +65,14 @@ def reference(
             cid = graph.customer_of(strongest.node_id)
             assert cid is not None
             by_customer[cid].append(ev)
+    return graph, by_customer
+
+
+def reference(
+    settings: Settings, events: list[dict[str, Any]]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """node_id → customer id and customer id → stage, computed without any I/O."""
+    graph, by_customer = group_by_customer(settings, events)
     stages = reference_stages(by_customer, JourneyRules.load())
     nodes = {n.node_id: cid for cid, ns in graph.clusters().items() for n in ns}
     return nodes, stages

@@ -30,37 +30,15 @@ import yaml
 from cdp.activation.engine import FIRED, Identification, marketing_consent, reference
 from cdp.activation.rules import DEFAULT_PATH, ActionRules
 from cdp.config import Settings
-from cdp.events import Event, parse_object
+from cdp.events import parse_object
 from cdp.generate import generate
-from cdp.identity.graph import observation_from_event, rebuild
-from cdp.identity.hashing import IdentifierHasher
-from cdp.identity.model import rank
 from cdp.identity.rules import MergeRules
 from cdp.kafka.producer import Producer
+from tests.integration.test_generated_traffic import group_by_customer
 from tests.integration.workers import Workers
 
 CUSTOMERS, DAYS, SEED, CHUNKS = 200, 30, 7, 6
 KILL_AFTER_CHUNKS = (1, 3)
-
-
-def by_customer(settings: Settings, events: list[dict[str, Any]]) -> dict[str, list[Event]]:
-    rules = MergeRules.load()
-    hasher = IdentifierHasher(settings.identity_secret.get_secret_value().encode())
-    parsed = {d["messageId"]: parse_object(d) for d in events}
-    obs = {
-        mid: observation_from_event(ev, rules, hasher, settings.default_phone_region)
-        for mid, ev in parsed.items()
-    }
-    graph = rebuild(obs.values(), rules=rules)
-    out: dict[str, list[Event]] = defaultdict(list)
-    for mid, ev in parsed.items():
-        nodes = obs[mid].nodes or obs[mid].alias_previous or ()
-        if nodes:
-            strongest = min(nodes, key=lambda n: (rank(n.id_type), n.node_id))
-            cid = graph.customer_of(strongest.node_id)
-            assert cid is not None
-            out[cid].append(ev)
-    return out
 
 
 def test_generated_traffic_matches_the_reference(
@@ -96,7 +74,7 @@ def test_generated_traffic_matches_the_reference(
     ).fetchone()
     watermark = raw_wm - rules.lateness
     ident = Identification(MergeRules.load(), settings.default_phone_region)
-    expected = {d.action_id: d for d in reference(by_customer(settings, events), watermark,
+    expected = {d.action_id: d for d in reference(group_by_customer(settings, events)[1], watermark,
                                                   rules, ident)}  # fmt: skip
     got = dict(db.execute("SELECT action_id, outcome FROM activation_actions").fetchall())
 
