@@ -71,7 +71,11 @@ PROCESSORS: dict[str, ProcessorSpec] = {
     ),
     "actions": ProcessorSpec(
         "actions",
-        lambda s: [s.topic("touchpoints.resolved"), s.topic("journey.transitions")],
+        lambda s: [
+            s.topic("touchpoints.resolved"),
+            s.topic("journey.transitions"),
+            s.topic("journey.progress"),
+        ],
         _actions,
         "fire activation actions (abandoned cart, sales rep, winback) on cdp.actions",
     ),

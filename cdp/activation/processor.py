@@ -10,6 +10,12 @@ transaction per batch), fired actions published on ``cdp.actions`` after the com
   :func:`cdp.activation.engine.combined_watermark`) minus the rules' ``lateness``; every
   timer whose ``due_at`` it reached is decided by the pure engine
   (:func:`cdp.activation.engine.evaluate`) in ``(due, time, id)`` order;
+- the payload is read from the journey row, written by another worker: timers fire
+  only at the watermark of the latest *checkpoint* (the watermark and the
+  resolved-topic offsets read, recorded after every batch) that the journey has
+  applied too, so the cart includes every event the watermark has passed. The
+  journey's marker on ``cdp.journey.progress`` wakes this processor when the journey
+  catches up after the stream has gone quiet;
 - a decision is a row with a UNIQUE ``action_id`` inserted in the batch's transaction,
   so a trigger is decided once whatever is redelivered or replayed; its payload
   (cart, latest touchpoints, preferred channel, masked identifiers) is built from
@@ -48,6 +54,7 @@ from cdp.activation.rules import ActionRules
 from cdp.config import Settings
 from cdp.events import Event
 from cdp.identity.rules import MergeRules
+from cdp.journey.processor import NAME as JOURNEY
 from cdp.journey.processor import redirects
 from cdp.pipeline import dedup, fence
 from cdp.pipeline.publish import Output
@@ -68,7 +75,9 @@ class ActionProcessor:
     def __init__(self, settings: Settings, rules: ActionRules | None = None) -> None:
         self.rules = rules or ActionRules.load()
         self.topic = settings.topic("actions")
+        self.resolved_topic = settings.topic("touchpoints.resolved")
         self.transitions_topic = settings.topic("journey.transitions")
+        self.progress_topic = settings.topic("journey.progress")
         self.identifies = Identification(MergeRules.load(), settings.default_phone_region)
         self.webhooks = sorted(self.rules.webhooks())
 
@@ -84,6 +93,8 @@ class ActionProcessor:
         transitions: list[tuple[str, str, datetime, str | None]] = []
         latest: dict[tuple[str, int], datetime] = {}  # per input partition
         for rec in fresh:
+            if rec.topic == self.progress_topic:
+                continue  # a wake-up: the journey's offsets are read from PostgreSQL
             try:
                 doc = orjson.loads(rec.value)
             except orjson.JSONDecodeError:
@@ -138,13 +149,17 @@ class ActionProcessor:
         result.count("transitions", len(transitions))
         self._write_profiles(conn, profiles)
         self._write_cancels(conn, cancels)
-        result.count("triggers", self._write_timers(conn, triggers))
 
-        watermark = self._watermark(conn, latest)
-        if watermark is not None and records:
-            src = records[-1]
-            self._fire(conn, watermark, src, result)
         fence.advance(conn, NAME, records)
+        watermark = self._watermark(conn, latest)
+        checkpoint = self._checkpoint(conn, watermark) if watermark is not None else 0
+        result.count("triggers", self._write_timers(conn, triggers, checkpoint))
+        ready = self._journey_caught_up(conn)
+        if checkpoint and (ready is None or ready[0] < checkpoint):
+            result.count("journey_behind")  # its timers wait for the journey
+        if ready is not None and records:
+            seq, ready_watermark = ready
+            self._fire(conn, ready_watermark - self.rules.lateness, seq, records[-1], result)
 
         if fenced:
             result.count("republished", self._republish(conn, fenced, result))
@@ -273,19 +288,25 @@ class ActionProcessor:
                     cancels,
                 )
 
-    def _write_timers(self, conn: psycopg.Connection[Any], triggers: list[Trigger]) -> int:
+    def _write_timers(
+        self, conn: psycopg.Connection[Any], triggers: list[Trigger], checkpoint: int
+    ) -> int:
+        """Pending timers, each with the checkpoint that covers its trigger: it fires
+        only once the journey has applied that checkpoint's offsets."""
         rows = []
         for t in triggers:
             rule = self.rules.by_name[t.rule]
             due, deferred = due_at(rule, t.at, self.rules)
-            rows.append((t.action_id, t.rule, t.customer_id, t.message_id, t.at, due, deferred))
+            rows.append(
+                (t.action_id, t.rule, t.customer_id, t.message_id, t.at, due, deferred, checkpoint)
+            )
         if not rows:
             return 0
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO activation_timers (action_id, rule, customer_id,"
-                " trigger_message_id, trigger_at, due_at, deferred)"
-                " SELECT %s,%s,%s,%s,%s,%s,%s WHERE NOT EXISTS ("
+                " trigger_message_id, trigger_at, due_at, deferred, checkpoint)"
+                " SELECT %s,%s,%s,%s,%s,%s,%s,%s WHERE NOT EXISTS ("
                 "  SELECT 1 FROM activation_actions a WHERE a.action_id = %s)"
                 " ON CONFLICT (action_id) DO NOTHING",
                 [(*r, r[0]) for r in rows],
@@ -296,7 +317,7 @@ class ActionProcessor:
         self, conn: psycopg.Connection[Any], latest: dict[tuple[str, int], datetime]
     ) -> datetime | None:
         """Advance the per-partition event times (rows ``actions@topic:partition``) and
-        the combined watermark (row ``actions``, never moving back); minus lateness."""
+        the combined watermark (row ``actions``, never moving back); returns it."""
         if latest:
             with conn.cursor() as cur:
                 cur.executemany(
@@ -320,16 +341,56 @@ class ActionProcessor:
         row = conn.execute(
             "SELECT event_time FROM watermarks WHERE consumer = %s", (NAME,)
         ).fetchone()
-        return row[0] - self.rules.lateness if row else None
+        return row[0] if row else None
+
+    def _checkpoint(self, conn: psycopg.Connection[Any], watermark: datetime) -> int:
+        """Record a checkpoint: ``watermark`` and the resolved-topic offsets this
+        processor has read (unless the latest checkpoint says the same); returns the
+        latest checkpoint's seq (0: none)."""
+        conn.execute(
+            "WITH now_read AS ("
+            "  SELECT array_agg(partition ORDER BY partition) AS p,"
+            "         array_agg(last_offset ORDER BY partition) AS o"
+            "  FROM applied_offsets WHERE consumer = %(me)s AND topic = %(topic)s)"
+            " INSERT INTO activation_checkpoints (watermark, partitions, offsets)"
+            " SELECT %(wm)s, p, o FROM now_read WHERE p IS NOT NULL AND NOT EXISTS ("
+            "  SELECT 1 FROM activation_checkpoints c WHERE c.partitions = now_read.p"
+            "   AND c.offsets = now_read.o AND c.watermark = %(wm)s)",
+            {"me": NAME, "topic": self.resolved_topic, "wm": watermark},
+        )
+        row = conn.execute("SELECT max(seq) FROM activation_checkpoints").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _journey_caught_up(self, conn: psycopg.Connection[Any]) -> tuple[int, datetime] | None:
+        """The latest checkpoint (seq, watermark) whose offsets the journey processor
+        has applied too (None: none yet); older checkpoints are pruned."""
+        row = conn.execute(
+            "SELECT seq, watermark FROM activation_checkpoints c WHERE NOT EXISTS ("
+            "  SELECT 1 FROM unnest(c.partitions, c.offsets) AS x(p, o)"
+            "  LEFT JOIN applied_offsets j ON j.consumer = %s AND j.topic = %s"
+            "   AND j.partition = x.p"
+            "  WHERE j.last_offset IS NULL OR j.last_offset < x.o)"
+            " ORDER BY seq DESC LIMIT 1",
+            (JOURNEY, self.resolved_topic),
+        ).fetchone()
+        if row is None:
+            return None
+        conn.execute("DELETE FROM activation_checkpoints WHERE seq < %s", (row[0],))
+        return int(row[0]), row[1]
 
     # -- firing ---------------------------------------------------------------------
     def _fire(
-        self, conn: psycopg.Connection[Any], watermark: datetime, src: Record, result: BatchResult
+        self,
+        conn: psycopg.Connection[Any],
+        watermark: datetime,
+        checkpoint: int,
+        src: Record,
+        result: BatchResult,
     ) -> None:
         due = conn.execute(
             "SELECT action_id, rule, customer_id, trigger_message_id, trigger_at"
-            " FROM activation_timers WHERE due_at <= %s FOR UPDATE",
-            (watermark,),
+            " FROM activation_timers WHERE due_at <= %s AND checkpoint <= %s FOR UPDATE",
+            (watermark, checkpoint),
         ).fetchall()
         if not due:
             return

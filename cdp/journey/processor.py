@@ -87,6 +87,7 @@ class JourneyProcessor:
     def __init__(self, settings: Settings, rules: JourneyRules | None = None) -> None:
         self.rules = rules or JourneyRules.load()
         self.topic = settings.topic("journey.transitions")
+        self.progress_topic = settings.topic("journey.progress")
 
     def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
@@ -169,7 +170,22 @@ class JourneyProcessor:
             )
             result.outputs.append(Output(self.topic, cid.encode(), value))
         fence.advance(conn, NAME, records)
+        result.outputs.append(self._progress(records))
         return result
+
+    def _progress(self, records: Sequence[Record]) -> Output:
+        """A marker on ``cdp.journey.progress`` published after each batch: the actions
+        processor waits for the journey (see :mod:`cdp.activation.processor`), and this
+        wakes it when the journey has caught up on a stream that has gone quiet."""
+        applied = [
+            {"topic": t, "partition": p, "offset": o}
+            for (t, p), o in sorted(fence.top_offsets(records).items())
+        ]
+        return Output(
+            self.progress_topic,
+            NAME.encode(),
+            orjson.dumps({"processor": NAME, "applied": applied}),
+        )
 
     def _watermark(self, conn: psycopg.Connection[Any], events: Sequence[Event]) -> datetime | None:
         latest = max((e.timestamp for e in events), default=None)

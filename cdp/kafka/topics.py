@@ -37,6 +37,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   "events with customerId + merge/split records, key = customer id"),
         TopicSpec(settings.topic("journey.transitions"), parts, delete,
                   "stage transitions, key = customer id"),
+        TopicSpec(settings.topic("journey.progress"), 1,
+                  {"cleanup.policy": "delete", "retention.ms": str(24 * 3600 * 1000)},
+                  "offsets the journey has applied, after each batch (wakes the actions"
+                  " processor)"),
         TopicSpec(settings.topic("deadletter"), 1,
                   {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)},
                   "invalid input with raw bytes, source and reason"),

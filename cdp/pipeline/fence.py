@@ -39,12 +39,18 @@ def split_fenced(
     return fresh, fenced
 
 
-def advance(conn: psycopg.Connection[Any], consumer: str, records: Sequence[Record]) -> None:
-    """Move each partition's fence to the greatest offset in ``records``."""
+def top_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    """The greatest offset in ``records`` per (topic, partition)."""
     top: dict[tuple[str, int], int] = {}
     for rec in records:
         key = (rec.topic, rec.partition)
         top[key] = max(top.get(key, -1), rec.offset)
+    return top
+
+
+def advance(conn: psycopg.Connection[Any], consumer: str, records: Sequence[Record]) -> None:
+    """Move each partition's fence to the greatest offset in ``records``."""
+    top = top_offsets(records)
     if not top:
         return
     with conn.cursor() as cur:
@@ -60,10 +66,7 @@ def advance(conn: psycopg.Connection[Any], consumer: str, records: Sequence[Reco
 
 def mark_published(conn: psycopg.Connection[Any], consumer: str, records: Sequence[Record]) -> None:
     """Record that the outputs of ``records`` are on Kafka (after the flush)."""
-    top: dict[tuple[str, int], int] = {}
-    for rec in records:
-        key = (rec.topic, rec.partition)
-        top[key] = max(top.get(key, -1), rec.offset)
+    top = top_offsets(records)
     with conn.cursor() as cur:
         cur.executemany(
             "UPDATE applied_offsets"

@@ -1,6 +1,7 @@
 """The actions processor in-process against the real broker and database: a crash
-between commit and publish loses no action (fenced redelivery re-publishes it), and
-webhook delivery: signed POSTs to a local server, retries, the dead-letter."""
+between commit and publish loses no action (fenced redelivery re-publishes it), no
+decision before the journey has applied what the watermark passed, and webhook
+delivery: signed POSTs to a local server, retries, the dead-letter."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cdp.activation.processor import ActionProcessor
 from cdp.activation.rules import DEFAULT_PATH, ActionRules
 from cdp.activation.webhook import SIGNATURE_HEADER, Deliverer, verify
 from cdp.config import Settings
+from cdp.pipeline import fence
 from cdp.pipeline.records import Record
 from cdp.pipeline.runner import BatchRunner
 from cdp.store.connect import connect
@@ -41,6 +43,16 @@ def traffic(settings: Settings) -> list[Record]:
         resolved(settings, 1, "cus_b", "b1", "Product Added", "10:05:00"),
         resolved(settings, 2, "cus_z", "z1", "Page Viewed", "12:00:00"),
     ]  # fmt: skip
+
+
+def journey_applied(db: Any, records: list[Record]) -> None:
+    """The journey processor's fence moved past ``records`` (it has applied them)."""
+    fence.advance(db, "journey", records)
+
+
+def progress(settings: Settings, offset: int) -> Record:
+    """A wake-up marker the journey publishes after each batch."""
+    return Record(settings.topic("journey.progress"), 0, offset, b"journey", b"{}")
 
 
 def rules_with_webhook(tmp_path: Path, url: str, attempts: int = 3) -> ActionRules:
@@ -97,6 +109,7 @@ def test_crash_between_commit_and_publish_republishes(
 ) -> None:
     proc = ActionProcessor(settings)
     records = traffic(settings)
+    journey_applied(db, records)
     conn = connect(settings)
     try:  # "crash": the batch commits, nothing is published
         with conn.transaction():
@@ -118,6 +131,29 @@ def test_crash_between_commit_and_publish_republishes(
     assert db.execute("SELECT count(*) FROM activation_actions").fetchone() == (2,)
 
 
+def test_no_decision_before_the_journey_has_caught_up(
+    settings: Settings, topics: dict[str, str], db: Any
+) -> None:
+    records = traffic(settings)
+    runner = BatchRunner(settings, ActionProcessor(settings))
+    try:
+        held = runner.run(records)  # the journey has applied nothing yet
+        assert held.outputs == [] and held.stats.get("journey_behind") == 1
+        journey_applied(db, records[:2])  # a1 and b1, not the page that moved the watermark
+        still = runner.run([progress(settings, 0)])
+        assert still.outputs == [] and still.stats.get("journey_behind") == 1
+        assert db.execute("SELECT count(*) FROM activation_timers").fetchone() == (2,)
+        journey_applied(db, records)
+        woken = runner.run([progress(settings, 1)])  # the journey's marker wakes it
+        assert len(woken.outputs) == 2 and "journey_behind" not in woken.stats
+    finally:
+        runner.close()
+    assert db.execute("SELECT count(*) FROM activation_timers").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM activation_checkpoints").fetchone() == (1,)
+    fired = {r[0] for r in db.execute("SELECT trigger_message_id FROM activation_actions")}
+    assert fired == {"a1", "b1"}
+
+
 def test_signed_webhooks(
     settings: Settings, topics: dict[str, str], db: Any, hook: Hook, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, cli: Any,
@@ -125,6 +161,7 @@ def test_signed_webhooks(
     monkeypatch.setenv("CDP_TEST_WEBHOOK_SECRET", SECRET)
     rules = rules_with_webhook(tmp_path, hook.url)
     runner = BatchRunner(settings, ActionProcessor(settings, rules))
+    journey_applied(db, traffic(settings))
     try:
         runner.run(traffic(settings))
     finally:
@@ -154,6 +191,7 @@ def test_failing_webhook_ends_in_the_dead_letter(
     try:
         rules = rules_with_webhook(tmp_path, failing.url, attempts=3)
         runner = BatchRunner(settings, ActionProcessor(settings, rules))
+        journey_applied(db, traffic(settings))
         try:
             runner.run(traffic(settings))
         finally:

@@ -64,15 +64,12 @@ def test_scenario_with_real_workers(
     settings: Settings, topics: dict[str, str], workers: Workers, db: Any, consume: Any, cli: Any
 ) -> None:
     names = ["identity", "journey", "actions"]
-    # The payload is the journey row as far as the journey worker has got when the
-    # action is decided (docs/activation.md); to check its contents deterministically
-    # the journey applies phase 1 before the actions worker starts deciding.
-    workers.start("identity")
-    workers.start("journey")
+    # all three run at once: the actions worker decides only once the journey has
+    # applied what the watermark passed, so the payload's cart is complete
+    for name in names:
+        workers.start(name)
     with Producer(settings, source="test") as producer:
         producer.send_many(PHASE1)
-    workers.wait_drained(["identity", "journey"])
-    workers.start("actions")
     workers.wait_drained(names)
     with Producer(settings, source="test") as producer:
         producer.send_many(PHASE2)
@@ -98,8 +95,8 @@ def test_scenario_with_real_workers(
     assert rep["action"] == "notify_sales_rep"
     assert {line["product_id"] for line in rep["payload"]["cart"]} == {"sku-e", "sku-f"}
     assert rep["payload"]["preferred_channel"] == "web"  # 2 web touchpoints, 1 store, 1 svc
-    # the journey row as of the decision (the journey worker may not have the booking yet)
-    assert {"web", "store"} <= set(rep["payload"]["touchpoints"])
+    # the journey row includes every event up to the watermark (the booking's own time)
+    assert set(rep["payload"]["touchpoints"]) == {"web", "store", "service"}
     assert b"u-eve" not in msgs[docs.index(rep)].value(), "identifiers are never plaintext"
 
     outcomes = dict(
