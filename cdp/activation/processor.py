@@ -212,7 +212,7 @@ class ActionProcessor:
         out: dict[str, Profile] = {}
         for cid, ident, c_at, c_mid, c_val, channels in conn.execute(
             "SELECT customer_id, identified_at, consent_at, consent_mid, consent_value, channels"
-            " FROM activation_profiles WHERE customer_id = ANY(%s)",
+            " FROM activation_profiles WHERE customer_id = ANY(%b)",
             (ids,),
         ):
             consent = (c_at, c_mid, c_val) if c_at is not None else None
@@ -221,7 +221,7 @@ class ActionProcessor:
         if cancel_events:
             for cid, event, at, mid in conn.execute(
                 "SELECT customer_id, event, event_time, message_id FROM activation_cancels"
-                " WHERE customer_id = ANY(%s)",
+                " WHERE customer_id = ANY(%b)",
                 (ids,),
             ):
                 p = out.get(cid, Profile())
@@ -402,7 +402,7 @@ class ActionProcessor:
         fired = self._fired_history(conn, customers)
         decisions = evaluate(triggers, profiles, watermark, self.rules, fired)
         conn.execute(
-            "DELETE FROM activation_timers WHERE action_id = ANY(%s)", ([r[0] for r in due],)
+            "DELETE FROM activation_timers WHERE action_id = ANY(%b)", ([r[0] for r in due],)
         )
         payloads = self._payloads(conn, {d.customer_id for d in decisions if d.outcome == FIRED})
         docs = {
@@ -465,7 +465,7 @@ class ActionProcessor:
         out: dict[tuple[str, str], list[datetime]] = {}
         for cid, action, due in conn.execute(
             "SELECT customer_id, action, due_at FROM activation_actions"
-            " WHERE customer_id = ANY(%s) AND outcome = 'fired'",
+            " WHERE customer_id = ANY(%b) AND outcome = 'fired'",
             (customers,),
         ):
             out.setdefault((cid, action), []).append(due)
@@ -480,7 +480,7 @@ class ActionProcessor:
         out: dict[str, dict[str, Any]] = {cid: {} for cid in ids}
         for cid, stage, cart, cart_value, summary in conn.execute(
             "SELECT customer_id, stage, cart, cart_value, summary FROM journey"
-            " WHERE customer_id = ANY(%s)",
+            " WHERE customer_id = ANY(%b)",
             (ids,),
         ):
             touch = summary.get("touch", {}) if isinstance(summary, dict) else {}
@@ -491,13 +491,13 @@ class ActionProcessor:
                 touchpoints={ch: {"at": v[0], "event": v[2]} for ch, v in sorted(touch.items())},
             )
         for cid, channels in conn.execute(
-            "SELECT customer_id, channels FROM activation_profiles WHERE customer_id = ANY(%s)",
+            "SELECT customer_id, channels FROM activation_profiles WHERE customer_id = ANY(%b)",
             (ids,),
         ):
             out[cid]["touchpoint_counts"] = dict(channels)
         for cid, id_type, masked in conn.execute(
             "SELECT customer_id, id_type, masked FROM identities"
-            " WHERE customer_id = ANY(%s) ORDER BY id_type, masked",
+            " WHERE customer_id = ANY(%b) ORDER BY id_type, masked",
             (ids,),
         ):
             out[cid].setdefault("identifiers", {}).setdefault(id_type, []).append(masked)
@@ -551,7 +551,7 @@ class ActionProcessor:
         keys = sorted({(r.topic, r.partition, r.offset) for r in fenced})
         rows = conn.execute(
             "SELECT a.customer_id, a.action, a.payload FROM activation_actions a"
-            " JOIN unnest(%s::text[], %s::int[], %s::bigint[]) AS f(t, p, o)"
+            " JOIN unnest(%b::text[], %b::int[], %b::bigint[]) AS f(t, p, o)"
             "   ON a.src_topic = f.t AND a.src_partition = f.p AND a.src_offset = f.o"
             " WHERE a.outcome = 'fired' ORDER BY a.due_at, a.action_id",
             ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),

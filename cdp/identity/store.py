@@ -75,7 +75,7 @@ class IdentityStore:
         if not ids:
             return set()
         rows = self.conn.execute(
-            "SELECT node_id FROM identity_blocklist WHERE node_id = ANY(%s)", (ids,)
+            "SELECT node_id FROM identity_blocklist WHERE node_id = ANY(%b)", (ids,)
         ).fetchall()
         return {r[0] for r in rows}
 
@@ -84,7 +84,7 @@ class IdentityStore:
         if not ids:
             return set()
         rows = self.conn.execute(
-            "SELECT suppress_hash FROM identity_suppressed WHERE suppress_hash = ANY(%s)", (ids,)
+            "SELECT suppress_hash FROM identity_suppressed WHERE suppress_hash = ANY(%b)", (ids,)
         ).fetchall()
         return {r[0] for r in rows}
 
@@ -95,7 +95,7 @@ class IdentityStore:
             return {}
         rows = self.conn.execute(
             "SELECT node_id, id_type, customer_id FROM identities WHERE customer_id IN"
-            " (SELECT customer_id FROM identities WHERE node_id = ANY(%s))",
+            " (SELECT customer_id FROM identities WHERE node_id = ANY(%b))",
             (ids,),
         ).fetchall()
         clusters: dict[str, list[Node]] = {}
@@ -109,7 +109,7 @@ class IdentityStore:
         if not ids:
             return {}
         rows = self.conn.execute(
-            "SELECT node_id, customer_id FROM identities WHERE node_id = ANY(%s)", (ids,)
+            "SELECT node_id, customer_id FROM identities WHERE node_id = ANY(%b)", (ids,)
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
@@ -121,7 +121,7 @@ class IdentityStore:
             "SELECT m.merge_id, m.winner, m.loser, m.linking_node, m.linking_type,"
             " m.message_id, m.event_time, coalesce(r.customer_id, m.winner)"
             " FROM merges m LEFT JOIN customer_redirects r ON r.old_id = m.winner"
-            " WHERE m.message_id = ANY(%s) AND m.split_at IS NULL ORDER BY m.merge_id",
+            " WHERE m.message_id = ANY(%b) AND m.split_at IS NULL ORDER BY m.merge_id",
             (list(message_ids),),
         ).fetchall()
         return [
@@ -202,7 +202,7 @@ class IdentityStore:
             if moved:
                 cur.execute(
                     "UPDATE identities i SET customer_id = m.cid"
-                    " FROM unnest(%s::text[], %s::text[]) AS m(cid, node_id)"
+                    " FROM unnest(%b::text[], %b::text[]) AS m(cid, node_id)"
                     " WHERE i.node_id = m.node_id",
                     ([c for c, _ in moved], [n for _, n in moved]),
                 )
@@ -252,8 +252,8 @@ class IdentityStore:
         ], strict=True))  # fmt: skip
         rows = cur.execute(
             "INSERT INTO merges (winner, loser, linking_node, linking_type, message_id,"
-            " event_time) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[], %s::timestamptz[]) RETURNING merge_id, loser, message_id",
+            " event_time) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[],"
+            " %b::text[], %b::timestamptz[]) RETURNING merge_id, loser, message_id",
             [list(c) for c in cols],
         ).fetchall()
         ids = {(loser, mid): int(merge_id) for merge_id, loser, mid in rows}
@@ -261,13 +261,13 @@ class IdentityStore:
         losers = [m.loser for m in merges]
         cur.execute(
             "INSERT INTO customers (customer_id, anchor_node, merged_into)"
-            " SELECT loser, '', final FROM unnest(%s::text[], %s::text[]) AS m(loser, final)"
+            " SELECT loser, '', final FROM unnest(%b::text[], %b::text[]) AS m(loser, final)"
             " ON CONFLICT (customer_id) DO UPDATE SET merged_into = EXCLUDED.merged_into",
             (losers, finals),
         )
         cur.execute(
             "INSERT INTO customer_redirects (old_id, customer_id, merge_id)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[])"
+            " SELECT * FROM unnest(%b::text[], %b::text[], %b::bigint[])"
             " ON CONFLICT (old_id) DO UPDATE"
             " SET customer_id = EXCLUDED.customer_id, merge_id = EXCLUDED.merge_id",
             (losers, finals, merge_ids),
@@ -275,7 +275,7 @@ class IdentityStore:
         # anything that pointed at a loser now points at its final customer
         cur.execute(
             "UPDATE customer_redirects r SET customer_id = m.final"
-            " FROM unnest(%s::text[], %s::text[]) AS m(loser, final)"
+            " FROM unnest(%b::text[], %b::text[]) AS m(loser, final)"
             " WHERE r.customer_id = m.loser",
             (losers, finals),
         )

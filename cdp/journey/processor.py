@@ -246,7 +246,7 @@ def redirects(conn: psycopg.Connection[Any], ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     rows = conn.execute(
-        "SELECT old_id, customer_id FROM customer_redirects WHERE old_id = ANY(%s)",
+        "SELECT old_id, customer_id FROM customer_redirects WHERE old_id = ANY(%b)",
         (sorted(ids),),
     ).fetchall()
     return {r[0]: r[1] for r in rows}
@@ -257,7 +257,7 @@ def node_customers(conn: psycopg.Connection[Any], nodes: set[str]) -> dict[str, 
     if not nodes:
         return {}
     rows = conn.execute(
-        "SELECT node_id, customer_id FROM identities WHERE node_id = ANY(%s)", (sorted(nodes),)
+        "SELECT node_id, customer_id FROM identities WHERE node_id = ANY(%b)", (sorted(nodes),)
     ).fetchall()
     return {r[0]: r[1] for r in rows}
 
@@ -272,7 +272,7 @@ def load_rows(conn: psycopg.Connection[Any], ids: set[str]) -> dict[str, Journey
     out: dict[str, JourneyRow] = {}
     for cid, summary, stage, since, mid, row_flags in conn.execute(
         "SELECT customer_id, summary, stage, stage_since, stage_message_id, flags"
-        " FROM journey WHERE customer_id = ANY(%s)",
+        " FROM journey WHERE customer_id = ANY(%b)",
         (sorted(ids),),
     ):
         out[cid] = JourneyRow(
@@ -292,7 +292,7 @@ def store_events(
     cols = [list(c) for c in zip(*events, strict=True)]
     conn.execute(
         "INSERT INTO journey_events (message_id, node_id, customer_id, summary)"
-        " SELECT m, n, c, s::jsonb FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+        " SELECT m, n, c, s::jsonb FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
         " AS e(m, n, c, s) ON CONFLICT (message_id) DO NOTHING",
         cols,
     )
@@ -360,7 +360,7 @@ def write_rows(
         ))  # fmt: skip
     with conn.cursor() as cur:
         if deleted:
-            cur.execute("DELETE FROM journey WHERE customer_id = ANY(%s)", (list(deleted),))
+            cur.execute("DELETE FROM journey WHERE customer_id = ANY(%b)", (list(deleted),))
         cur.executemany(
             "INSERT INTO journey (customer_id, stage, stage_since, stage_message_id, summary,"
             " cart, cart_value, cart_updated_at, purchase_count, first_channel, first_seen,"

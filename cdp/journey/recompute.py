@@ -121,7 +121,7 @@ def _last_stages(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, Sta
         return {}
     rows = conn.execute(
         "SELECT DISTINCT ON (customer_id) customer_id, to_stage, event_time, message_id"
-        " FROM transitions WHERE customer_id = ANY(%s) AND to_stage <> ALL(%s)"
+        " FROM transitions WHERE customer_id = ANY(%b) AND to_stage <> ALL(%s)"
         " ORDER BY customer_id, transition_id DESC",
         (ids, [STUCK, LAPSED]),
     ).fetchall()
@@ -157,7 +157,7 @@ def recompute_split(
             " e.summary, e.customer_id FROM journey_events e"
             " LEFT JOIN identities i ON i.node_id = e.node_id"
             " LEFT JOIN customer_redirects r ON r.old_id = e.customer_id"
-            " WHERE e.node_id = ANY(%s) OR (e.node_id IS NULL AND e.customer_id = ANY(%s))",
+            " WHERE e.node_id = ANY(%b) OR (e.node_id IS NULL AND e.customer_id = ANY(%b))",
             (sorted(nodes), ids),
         )
     ]
@@ -175,7 +175,7 @@ def recompute_split(
     if p.moved:
         conn.execute(
             "UPDATE journey_events e SET customer_id = m.cid"
-            " FROM unnest(%s::text[], %s::text[]) AS m(mid, cid) WHERE e.message_id = m.mid",
+            " FROM unnest(%b::text[], %b::text[]) AS m(mid, cid) WHERE e.message_id = m.mid",
             ([m for m, _ in p.moved], [c for _, c in p.moved]),
         )
     return Recomputed(

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from cdp.events.envelope import Event
@@ -484,10 +485,14 @@ def _number(value: Any) -> float | None:
 # -- JSON helpers -----------------------------------------------------------------------
 
 
+# A customer's summary is read and written again on every batch that touches them,
+# with the same few timestamps each time: the conversions are cached (pure functions).
+@lru_cache(maxsize=1 << 16)
 def _iso(us: int) -> str:
     return from_micros(us).isoformat()
 
 
+@lru_cache(maxsize=1 << 16)
 def _parse_us(s: str) -> int:
     return to_micros(datetime.fromisoformat(s))
 

@@ -1,9 +1,12 @@
 """The archive processor: resolved events → the Parquet lake, offset-fenced.
 
 Files are written inside the batch's PostgreSQL transaction and the fence commits
-after them. A crash in between leaves files above the fence; before writing, each
-batch discards what its partition wrote above the fence, so a redelivered batch with
-different boundaries never duplicates rows.
+after them. A crash in between leaves files above the fence. So before writing, a
+batch marks its partitions in ``archive_pending`` (committed on its own) and clears
+the marks with the fence; a partition still marked, or never archived, has its files
+above the fence discarded before anything else is written there, so a redelivered
+batch with different boundaries never duplicates rows. Looking for leftovers walks
+the whole lake, which is why it is done only when a mark says there may be some.
 
 Consent: an event whose ``context.consent`` says ``analytics: false`` (Segment's
 ``categoryPreferences`` shape or a flat ``consent.analytics``) is never written to
@@ -13,6 +16,7 @@ without a consent manager; set consent on the source to opt people out.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +30,7 @@ from cdp.lake.writer import LakeWriter
 from cdp.pipeline import dedup, fence
 from cdp.pipeline.records import Record, by_partition
 from cdp.pipeline.runner import BatchResult
-from cdp.store.connect import connection
+from cdp.store.connect import connect
 
 NAME = "archive"
 
@@ -37,6 +41,27 @@ class ArchiveProcessor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.writer = LakeWriter(settings.lake_path)
+        self._own: psycopg.Connection[Any] | None = None  # autocommit, for the marks
+
+    def _own_connection(self) -> psycopg.Connection[Any]:
+        if self._own is None or self._own.closed or self._own.broken:
+            self._own = connect(self.settings, role=self.settings.db_role_worker, autocommit=True)
+        return self._own
+
+    def close(self) -> None:
+        if self._own is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._own.close()
+            self._own = None
+
+    def _mark_pending(self, keys: list[tuple[str, int]]) -> None:
+        """Committed before any file of the batch is written (see the module doc)."""
+        with self._own_connection().cursor() as cur:
+            cur.executemany(
+                "INSERT INTO archive_pending (topic, partition) VALUES (%s, %s)"
+                " ON CONFLICT (topic, partition) DO UPDATE SET marked_at = now()",
+                keys,
+            )
 
     def _discard_leftovers(
         self, conn: psycopg.Connection[Any], topic: str, partition: int, fence_offset: int | None
@@ -62,12 +87,11 @@ class ArchiveProcessor:
                 (NAME, topic, partition, max(p.last for p in existing)),
             )
         else:
-            with connection(self.settings, autocommit=True) as own:
-                own.execute(
-                    "INSERT INTO applied_offsets (consumer, topic, partition, last_offset)"
-                    " VALUES (%s, %s, %s, -1) ON CONFLICT DO NOTHING",
-                    (NAME, topic, partition),
-                )
+            self._own_connection().execute(
+                "INSERT INTO applied_offsets (consumer, topic, partition, last_offset)"
+                " VALUES (%s, %s, %s, -1) ON CONFLICT DO NOTHING",
+                (NAME, topic, partition),
+            )
 
     def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
@@ -79,8 +103,23 @@ class ArchiveProcessor:
         new_ids = dedup.claim_new(
             conn, NAME, (d["event"]["messageId"] for d in docs.values() if d.get("kind") == "event")
         )
-        for (topic, partition), recs in sorted(by_partition(fresh).items()):
-            self._discard_leftovers(conn, topic, partition, fences.get((topic, partition)))
+        partitions = by_partition(fresh)
+        keys = sorted(partitions)
+        marked = {
+            (t, p)
+            for t, p in conn.execute(
+                "SELECT topic, partition FROM archive_pending"
+                " WHERE (topic, partition) IN (SELECT * FROM unnest(%b::text[], %b::int[]))",
+                ([t for t, _ in keys], [p for _, p in keys]),
+            )
+        }
+        if keys:
+            self._mark_pending(keys)
+        for (topic, partition), recs in sorted(partitions.items()):
+            fence_offset = fences.get((topic, partition))
+            if fence_offset is None or (topic, partition) in marked:
+                result.count("leftover_checks")
+                self._discard_leftovers(conn, topic, partition, fence_offset)
             batch = []
             for r in recs:
                 doc = docs[(r.topic, r.partition, r.offset)]
@@ -101,4 +140,10 @@ class ArchiveProcessor:
             result.count("archived", len(batch))
         result.count("fenced", len(fenced))
         fence.advance(conn, NAME, records)
+        if keys:
+            conn.execute(
+                "DELETE FROM archive_pending"
+                " WHERE (topic, partition) IN (SELECT * FROM unnest(%b::text[], %b::int[]))",
+                ([t for t, _ in keys], [p for _, p in keys]),
+            )
         return result

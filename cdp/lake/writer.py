@@ -2,17 +2,19 @@
 
 One call writes one batch of ONE Kafka partition: a file per (event date, channel),
 all named by the batch's first and last offset. Files are written under a hidden temp
-name in their final directory, fsynced, then ``os.replace``d, so a reader sees either
-nothing or the whole file, and rewriting the same batch after a crash replaces a file
-with an identical one. Merge records are not touchpoints and are skipped: the
-``touchpoints`` view re-attributes events through ``customer_redirects`` instead.
+name in their final directory, fsynced (all of a batch's files concurrently), then
+``os.replace``d, so a reader sees either nothing or the whole file, and rewriting the
+same batch after a crash replaces a file with an identical one. Merge records are
+not touchpoints and are skipped: the ``touchpoints`` view re-attributes events
+through ``customer_redirects`` instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,30 +27,65 @@ from cdp.lake import layout
 from cdp.lake.rows import SCHEMA, to_row
 
 Batch = Sequence[tuple[int, dict[str, Any]]]
+_FSYNC_THREADS = 16  # fsync waits on the disk, not the GIL
 
 
 def write_table(table: pa.Table, final: Path, durable: bool = True) -> Path:
     """Write ``table`` to ``final`` atomically (temp name in the same dir + rename)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = layout.temp_path(final)
+    return write_tables([(table, final)], durable)[0]
+
+
+def write_tables(items: Sequence[tuple[pa.Table, Path]], durable: bool = True) -> list[Path]:
+    """Write each ``(table, final)`` atomically: all under temp names first, then (when
+    ``durable``) every temp file fsynced, then renamed, then every directory whose
+    entries changed fsynced. The fsyncs run concurrently: a batch spread over many
+    (date, channel) directories costs about one disk flush, not one per file."""
+    written: list[tuple[Path, Path]] = []  # (temp, final)
+    new_dirs: set[Path] = set()
     try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd", row_group_size=256 * 1024)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        for table, final in items:
+            if not final.parent.is_dir():
+                new_dirs |= _missing_dirs(final.parent)
+                final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = layout.temp_path(final)
+            written.append((tmp, final))
+            with open(tmp, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd", row_group_size=256 * 1024)
+        if durable:
+            _fsync_all([tmp for tmp, _ in written])
+        for tmp, final in written:
+            os.replace(tmp, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for tmp, _ in written:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
     if durable:
-        _fsync_dir(final.parent)
-    return final
+        # the renamed entries, and the entries of directories created on the way
+        _fsync_all({final.parent for _, final in written} | {d.parent for d in new_dirs})
+    return [final for _, final in written]
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _missing_dirs(directory: Path) -> set[Path]:
+    missing = set()
+    while not directory.is_dir():
+        missing.add(directory)
+        directory = directory.parent
+    return missing
+
+
+def _fsync_all(paths: Iterable[Path]) -> None:
+    paths = sorted(set(paths))
+    if len(paths) <= 1:
+        for path in paths:
+            _fsync(path)
+        return
+    with ThreadPoolExecutor(max_workers=min(_FSYNC_THREADS, len(paths))) as pool:
+        list(pool.map(_fsync, paths))  # re-raises the first error
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -77,7 +114,7 @@ class LakeWriter:
             )
             groups.setdefault((day, channel), []).append(tuple(row.values()))
         name = layout.part_name(partition, first, last)
-        written = []
+        tables = []
         for (day, channel), group in sorted(groups.items()):
             columns = [list(col) for col in zip(*group, strict=True)]
             table = pa.Table.from_arrays(columns, schema=SCHEMA)
@@ -87,8 +124,8 @@ class LakeWriter:
                 / f"channel={channel}"
                 / name
             )
-            written.append(write_table(table, final, self.durable))
-        return written
+            tables.append((table, final))
+        return write_tables(tables, self.durable)
 
     def discard_uncommitted(self, partition: int, fence: int) -> list[Path]:
         """Remove what this partition wrote after ``fence`` (the last committed offset).

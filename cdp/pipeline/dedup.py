@@ -18,7 +18,7 @@ def claim_new(conn: psycopg.Connection[Any], consumer: str, message_ids: Iterabl
         return set()
     rows = conn.execute(
         "INSERT INTO seen_messages (consumer, message_id)"
-        " SELECT %s, unnest(%s::text[])"
+        " SELECT %s, unnest(%b::text[])"
         " ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id",
         (consumer, ids),
     ).fetchall()

@@ -19,7 +19,7 @@ def load_fences(
     topics = sorted({r.topic for r in records})
     rows = conn.execute(
         "SELECT topic, partition, last_offset FROM applied_offsets"
-        " WHERE consumer = %s AND topic = ANY(%s)",
+        " WHERE consumer = %s AND topic = ANY(%b)",
         (consumer, topics),
     ).fetchall()
     return {(t, p): o for t, p, o in rows}

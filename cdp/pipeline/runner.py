@@ -101,6 +101,9 @@ class BatchRunner:
 
     def close(self) -> None:
         self._drop_connection()
+        closer = getattr(self.processor, "close", None)  # processors with resources
+        if callable(closer):
+            closer()
 
     # -- batches ----------------------------------------------------------------
     def run(self, records: Sequence[Record]) -> BatchResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from cdp.lake.layout import part_files
 from cdp.lake.processor import ArchiveProcessor
 from cdp.pipeline.records import Record
 from cdp.pipeline.runner import BatchRunner
+from cdp.store.connect import connect
 from tests.chaos.harness import lake_counts
 
 
@@ -37,13 +39,26 @@ def test_consent_dedup_and_leftovers(settings: Settings, topics: dict[str, str],
     assert result.stats["no_consent"] == 1 and result.stats["duplicates"] == 1
     assert lake_counts(settings) == (2, 2)
 
-    # a crash after writing files but before the commit leaves files above the fence;
-    # the next batch of that partition removes them before writing
-    ArchiveProcessor(settings).writer.write_batch(
-        0, [(9, orjson.loads(resolved(settings, 9, "m9").value))]
-    )
+    # a crash after writing files but before the commit leaves files above the fence
+    # (and the partition's mark); the next batch of that partition removes them first
+    conn, crashing = connect(settings), ArchiveProcessor(settings)
+    with contextlib.suppress(Crash), conn.transaction():
+        crashing.apply(conn, [resolved(settings, 9, "m9")])
+        raise Crash
+    conn.close()
+    crashing.close()
     assert lake_counts(settings) == (3, 3)
-    runner.run([resolved(settings, 4, "m4")])
+    assert db.execute("SELECT count(*) FROM archive_pending").fetchone() == (1,)
+    again = runner.run([resolved(settings, 4, "m4")])
+    assert again.stats.get("leftover_checks") == 1
     assert lake_counts(settings) == (3, 3)  # m0, m1, m4: the uncommitted m9 is gone
     assert all(p.first <= 4 for p in part_files(settings.lake_path))
+    assert db.execute("SELECT count(*) FROM archive_pending").fetchone() == (0,)
+    # a committed batch leaves no mark: the next one does not walk the lake
+    assert "leftover_checks" not in runner.run([resolved(settings, 5, "m5")]).stats
+    assert lake_counts(settings) == (4, 4)
     runner.close()
+
+
+class Crash(Exception):
+    """The process dies between the batch's files and its commit."""
