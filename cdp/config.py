@@ -10,10 +10,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cdp.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# What every Kafka client of cdp (librdkafka and the Faust workers' aiokafka) supports.
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
 
 
 class Settings(BaseSettings):
@@ -35,12 +41,19 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("cdp")
     postgres_db: str = "cdp"
 
-    # --- Kafka security (passed through to librdkafka / aiokafka) ---
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
+    # --- Kafka security: every client (librdkafka, and the Faust workers' aiokafka)
+    # gets the same settings; check_kafka_security() says what is wrong with them.
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str | None = None  # SCRAM-SHA-256, SCRAM-SHA-512, PLAIN
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    # TLS: the CA bundle (PEM) that signed the brokers' certificates (unset: the
+    # system's CAs); a client certificate + key (PEM) only for brokers that require
+    # TLS client authentication (mutual TLS).
     kafka_ssl_ca_location: str | None = None
+    kafka_ssl_certificate_location: str | None = None
+    kafka_ssl_key_location: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
 
     # --- topics ---
     # A prefix for every topic name (empty in production: the names are a public
@@ -73,6 +86,103 @@ class Settings(BaseSettings):
     # journey 9401, archive 9402, actions 9403).
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        # librdkafka accepts "sasl_ssl"; Faust's enums want "SASL_SSL"
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_ssl_ca_location",
+        "kafka_ssl_certificate_location",
+        "kafka_ssl_key_location",
+        "kafka_ssl_key_password",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # an env var set to "" (e.g. an empty entry in a k8s Secret) means unset
+        return None if value == "" else value
+
+    def check_kafka_security(self) -> None:
+        """Raise :class:`ConfigError`, naming the environment variables, when the Kafka
+        security settings are invalid or contradict each other. Every Kafka client
+        configuration is built through this check, so a bad combination fails at
+        start-up instead of connecting without the credentials (or not at all)."""
+        protocol = self.kafka_security_protocol
+        if protocol not in KAFKA_SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"CDP_KAFKA_SECURITY_PROTOCOL={protocol!r} is not supported: "
+                f"use one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}"
+            )
+        sasl = protocol.startswith("SASL_")
+        tls = protocol in ("SSL", "SASL_SSL")
+        given_sasl = [
+            env
+            for env, value in (
+                ("CDP_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
+                ("CDP_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                ("CDP_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+            )
+            if value is not None
+        ]
+        if sasl:
+            missing = [
+                env
+                for env in (
+                    "CDP_KAFKA_SASL_MECHANISM",
+                    "CDP_KAFKA_SASL_USERNAME",
+                    "CDP_KAFKA_SASL_PASSWORD",
+                )
+                if env not in given_sasl
+            ]
+            if missing:
+                raise ConfigError(
+                    f"CDP_KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)} "
+                    f"(mechanism: one of {', '.join(KAFKA_SASL_MECHANISMS)})"
+                )
+            if self.kafka_sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+                raise ConfigError(
+                    f"CDP_KAFKA_SASL_MECHANISM={self.kafka_sasl_mechanism!r} is not "
+                    f"supported: use one of {', '.join(KAFKA_SASL_MECHANISMS)}"
+                )
+        elif given_sasl:
+            raise ConfigError(
+                f"{', '.join(given_sasl)} set but CDP_KAFKA_SECURITY_PROTOCOL={protocol} "
+                "does not authenticate with SASL: use SASL_SSL (or SASL_PLAINTEXT), or "
+                "unset them"
+            )
+        files = [
+            ("CDP_KAFKA_SSL_CA_LOCATION", self.kafka_ssl_ca_location),
+            ("CDP_KAFKA_SSL_CERTIFICATE_LOCATION", self.kafka_ssl_certificate_location),
+            ("CDP_KAFKA_SSL_KEY_LOCATION", self.kafka_ssl_key_location),
+        ]
+        given_tls = [env for env, value in files if value is not None]
+        if self.kafka_ssl_key_password is not None:
+            given_tls.append("CDP_KAFKA_SSL_KEY_PASSWORD")
+        if not tls:
+            if given_tls:
+                raise ConfigError(
+                    f"{', '.join(given_tls)} set but CDP_KAFKA_SECURITY_PROTOCOL={protocol} "
+                    "does not use TLS: use SSL or SASL_SSL, or unset them"
+                )
+            return
+        if (self.kafka_ssl_certificate_location is None) != (self.kafka_ssl_key_location is None):
+            raise ConfigError(
+                "TLS client authentication needs both CDP_KAFKA_SSL_CERTIFICATE_LOCATION "
+                "and CDP_KAFKA_SSL_KEY_LOCATION (or neither)"
+            )
+        if self.kafka_ssl_key_password is not None and self.kafka_ssl_key_location is None:
+            raise ConfigError(
+                "CDP_KAFKA_SSL_KEY_PASSWORD is set without CDP_KAFKA_SSL_KEY_LOCATION"
+            )
+        for env, value in files:
+            if value is not None and not Path(value).is_file():
+                raise ConfigError(f"{env}={value}: no such file")
 
     def external_services(self) -> bool:
         return self.kafka_bootstrap is not None and self.database_url is not None
@@ -110,7 +220,11 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}cdp.{name}"
 
     def librdkafka(self, **overrides: Any) -> dict[str, Any]:
-        """The confluent-kafka (librdkafka) configuration dict, built only here."""
+        """The confluent-kafka (librdkafka) configuration dict, built only here (the
+        Faust workers' equivalent is :func:`streams.security.broker_credentials`).
+
+        Raises :class:`ConfigError` for invalid security settings."""
+        self.check_kafka_security()
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap(),
             "security.protocol": self.kafka_security_protocol,
@@ -123,6 +237,12 @@ class Settings(BaseSettings):
             conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         if self.kafka_ssl_ca_location:
             conf["ssl.ca.location"] = self.kafka_ssl_ca_location
+        if self.kafka_ssl_certificate_location:
+            conf["ssl.certificate.location"] = self.kafka_ssl_certificate_location
+        if self.kafka_ssl_key_location:
+            conf["ssl.key.location"] = self.kafka_ssl_key_location
+        if self.kafka_ssl_key_password is not None:
+            conf["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
         conf.update(overrides)
         return conf
 

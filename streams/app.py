@@ -9,6 +9,10 @@ Faust pitfalls this adapter avoids:
   with partitions and worker processes instead;
 - ``take_events`` acks a batch only after the body returns, so an offset is committed
   only once its batch is durable in PostgreSQL and its outputs are on Kafka.
+
+Faust's default Monitor sensor does bookkeeping on every message and stream event;
+the workers' metrics are recorded per batch by the batch runner instead, so
+:class:`BatchMetricsOnly` switches the per-message part off.
 """
 
 from __future__ import annotations
@@ -16,20 +20,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
+from faust.sensors import Monitor
 
 from cdp.config import Settings
 from cdp.pipeline.metrics import WorkerMetrics
 from cdp.pipeline.records import Record
 from cdp.pipeline.runner import BatchRunner, Processor
+from streams.security import broker_credentials
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.2
+
+
+class BatchMetricsOnly(Monitor):
+    """Faust's Monitor without its per-message and per-event bookkeeping (the batch
+    runner records what the workers expose; Faust's web stats are off). Only the
+    stream inbound time stays: the consumer's slow-processing check reads it."""
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        # the one figure Faust itself reads (its slow-processing diagnostics)
+        self.stream_inbound_time[tp] = time.monotonic()
+
+    def on_stream_event_out(
+        self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None
+    ) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
 
 
 def _record(event: Any) -> Record:
@@ -63,6 +91,7 @@ def create_app(
     app = faust.App(
         f"{settings.topic_prefix}cdp-{name}",
         broker=f"kafka://{settings.bootstrap()}",
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         topic_allow_declare=False,
         topic_disable_leader=True,
@@ -74,6 +103,7 @@ def create_app(
         stream_buffer_maxsize=batch_max * 2,
         producer_acks=-1,
         logging_config=None,
+        Monitor=BatchMetricsOnly,
     )
     topic = app.topic(*source_topics, key_serializer="raw", value_serializer="raw")
     holder: dict[str, BatchRunner] = {}

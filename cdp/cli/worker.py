@@ -23,7 +23,7 @@ from typing import Annotated
 import typer
 
 from cdp.cli.output import console, fail
-from cdp.config import load_settings
+from cdp.config import Settings, load_settings
 
 
 def worker_command(
@@ -55,6 +55,7 @@ def _run_one(name: str, loglevel: str) -> None:
         format=f"%(asctime)s level=%(levelname)s processor={name} pid=%(process)d %(message)s",
     )
     settings = load_settings()
+    _check_kafka(settings)
     serve = settings.metrics_port > 0
     sources = PROCESSORS[name].sources(settings)
     metrics = WorkerMetrics(name, lag=LagProbe(settings, name, sources) if serve else None)
@@ -70,6 +71,26 @@ def _run_one(name: str, loglevel: str) -> None:
     app = build_app(settings, name, metrics=metrics)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+def _check_kafka(settings: Settings) -> None:
+    """Exit at start-up (status 78, EX_CONFIG) on invalid Kafka security settings or
+    credentials the broker refuses, with the cause and the variables to check. Faust
+    alone stops with a KafkaConnectionError traceback ("Unable to bootstrap"), the
+    same as for a broker that is down. A broker that does not answer within the probe
+    is left to Faust, as before."""
+    from cdp.errors import ConfigError, KafkaError
+    from cdp.kafka.probe import KafkaAuthError, probe
+
+    log = logging.getLogger(__name__)
+    try:
+        settings.check_kafka_security()
+        probe(settings, timeout=5.0)
+    except (ConfigError, KafkaAuthError) as exc:
+        log.critical("cannot start: %s", exc)
+        raise typer.Exit(78) from exc  # EX_CONFIG
+    except KafkaError as exc:
+        log.warning("%s; starting anyway", exc)
 
 
 def _child_env(name: str) -> dict[str, str] | None:

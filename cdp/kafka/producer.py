@@ -19,6 +19,7 @@ from cdp.config import Settings, load_settings
 from cdp.errors import KafkaError
 from cdp.events import Event, dump_event, parse_object
 from cdp.events.envelope import SCHEMA_VERSION
+from cdp.kafka.probe import auth_failure, auth_hint
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
@@ -55,14 +56,22 @@ class Producer:
     ) -> None:
         self._settings = settings or load_settings()
         conf = self._settings.librdkafka(**PRODUCER_DEFAULTS)
+        conf.setdefault("error_cb", self._on_error)
         conf.update(config or {})
         self._producer = _KafkaProducer(conf)
+        self._auth_error: str | None = None
         self._headers: list[tuple[str, str | bytes | None]] = [
             ("schema_version", SCHEMA_VERSION.encode()),
             ("source", source.encode()),
         ]
         self._failures: list[tuple[str, str]] = []
         self.delivered = 0
+
+    def _on_error(self, err: Any) -> None:
+        # librdkafka retries a refused login forever; remember it for flush()
+        cause = auth_failure(err)
+        if cause is not None:
+            self._auth_error = f"{cause}; {auth_hint(self._settings)}"
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
@@ -110,7 +119,10 @@ class Producer:
         """Wait for every enqueued record; raise :class:`DeliveryError` on any failure."""
         remaining = self._producer.flush(timeout)
         if remaining:
-            self._failures.append(("*", f"{remaining} record(s) still queued after {timeout}s"))
+            why = f": {self._auth_error}" if self._auth_error else ""
+            self._failures.append(
+                ("*", f"{remaining} record(s) still queued after {timeout}s{why}")
+            )
         if self._failures:
             failures, self._failures = self._failures, []
             raise DeliveryError(failures)

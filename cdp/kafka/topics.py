@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from cdp.config import Settings
 from cdp.errors import KafkaError
 from cdp.events.envelope import CHANNELS
+from cdp.kafka.probe import probe
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,7 @@ def admin_client(settings: Settings) -> AdminClient:
 
 def existing_topics(settings: Settings, timeout: float = 10.0) -> dict[str, int]:
     """Topic name → partition count, as the broker reports them."""
-    try:
-        md = admin_client(settings).list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise KafkaError(f"cannot list topics at {settings.bootstrap()}: {exc}") from exc
+    md = probe(settings, timeout=timeout)  # its errors name the cause (refused login, ...)
     return {name: len(t.partitions) for name, t in md.topics.items()}
 
 

@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdp.config import PROJECT_ROOT
@@ -25,10 +25,10 @@ SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{listeners}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}{listeners}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{protocol_map}
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data_dir}
 num.partitions=6
@@ -44,7 +44,12 @@ log.retention.hours=168
 log.segment.bytes=268435456
 num.io.threads=4
 num.network.threads=2
-"""
+{security}"""
+
+# The SASL listeners' mechanisms: SCRAM credentials live in the KRaft metadata log
+# (bootstrapped by `kafka-storage format --add-scram`), so no JAAS user list is needed.
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+SECURE_PROTOCOLS = ("SASL_PLAINTEXT", "SSL", "SASL_SSL")
 
 LOG4J2 = """\
 Configuration:
@@ -72,12 +77,32 @@ def cache_dir() -> Path:
     return Path(base) / "cdp" / f"kafka-{KAFKA_VERSION}"
 
 
+@dataclass(frozen=True)
+class BrokerTLS:
+    """The broker's TLS identity for SSL / SASL_SSL listeners: a PKCS12 keystore with
+    its key and certificate chain. ``truststore`` (PEM CA certificates), when given,
+    makes the SSL listener require client certificates signed by those CAs."""
+
+    keystore: Path
+    keystore_password: str
+    truststore: Path | None = None
+
+
 @dataclass
 class LocalKafka:
+    """One KRaft node. Besides the PLAINTEXT listener on ``port`` (the one the local
+    stack and the tests use), ``secure_listeners`` adds listeners by security protocol
+    (``SASL_PLAINTEXT``, ``SSL``, ``SASL_SSL`` → port): the SASL ones accept SCRAM-SHA-256
+    and SCRAM-SHA-512 for the users in ``scram_users`` (name → password, created at
+    format time, so only on a fresh state dir); the TLS ones need ``tls``."""
+
     state_dir: Path
     port: int
     controller_port: int
     heap: str = "1g"
+    secure_listeners: dict[str, int] = field(default_factory=dict)
+    scram_users: dict[str, str] = field(default_factory=dict)
+    tls: BrokerTLS | None = None
 
     @property
     def home(self) -> Path:
@@ -133,12 +158,61 @@ class LocalKafka:
             raise StackError("Java 17+ is needed to run Kafka: install a JDK (java not on PATH)")
         return java
 
+    def listener_bootstrap(self, protocol: str) -> str:
+        """The bootstrap address of the extra listener for ``protocol``."""
+        return f"127.0.0.1:{self.secure_listeners[protocol]}"
+
+    def _security_properties(self) -> tuple[str, str, str]:
+        """(listeners suffix, protocol map suffix, extra properties) for the secure
+        listeners; all empty without them."""
+        unknown = set(self.secure_listeners) - set(SECURE_PROTOCOLS)
+        if unknown:
+            raise StackError(f"unsupported listener protocols {sorted(unknown)}")
+        if not self.secure_listeners:
+            return "", "", ""
+        listeners = "".join(
+            f",{proto}://127.0.0.1:{port}" for proto, port in self.secure_listeners.items()
+        )
+        protocol_map = "".join(f",{proto}:{proto}" for proto in self.secure_listeners)
+        lines = []
+        if any(p.startswith("SASL_") for p in self.secure_listeners):
+            lines.append(f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}")
+            for proto in self.secure_listeners:
+                if proto.startswith("SASL_"):
+                    for mech in SCRAM_MECHANISMS:
+                        lines.append(
+                            f"listener.name.{proto.lower()}.{mech.lower()}.sasl.jaas.config="
+                            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                        )
+        if any(p in ("SSL", "SASL_SSL") for p in self.secure_listeners):
+            if self.tls is None:
+                raise StackError("SSL / SASL_SSL listeners need a keystore (tls=BrokerTLS)")
+            lines += [
+                "ssl.keystore.type=PKCS12",
+                f"ssl.keystore.location={self.tls.keystore}",
+                f"ssl.keystore.password={self.tls.keystore_password}",
+                f"ssl.key.password={self.tls.keystore_password}",
+            ]
+            if self.tls.truststore is not None and "SSL" in self.secure_listeners:
+                lines += [
+                    "ssl.truststore.type=PEM",
+                    f"ssl.truststore.location={self.tls.truststore}",
+                    "listener.name.ssl.ssl.client.auth=required",
+                ]
+        return listeners, protocol_map, "".join(f"{line}\n" for line in lines)
+
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
+        listeners, protocol_map, security = self._security_properties()
         props.write_text(
             SERVER_PROPERTIES.format(
-                port=self.port, controller_port=self.controller_port, data_dir=self.home / "data"
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=self.home / "data",
+                listeners=listeners,
+                protocol_map=protocol_map,
+                security=security,
             )
         )
         (self.home / "log4j2.yaml").write_text(LOG4J2)
@@ -152,9 +226,15 @@ class LocalKafka:
             [self._java(), "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
             capture_output=True, text=True, check=True,
         ).stdout.strip().splitlines()[-1]  # fmt: skip
+        scram = [
+            arg
+            for name, password in self.scram_users.items()
+            for mech in SCRAM_MECHANISMS
+            for arg in ("--add-scram", f"{mech}=[name={name},password={password}]")
+        ]
         proc = subprocess.run(
             [self._java(), "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-             "-c", str(props)],
+             "-c", str(props), *scram],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if proc.returncode != 0:
@@ -177,7 +257,7 @@ class LocalKafka:
         self.pid_file.write_text(str(pid))
 
     def _check_ports_free(self) -> None:
-        for port in (self.port, self.controller_port):
+        for port in (self.port, self.controller_port, *self.secure_listeners.values()):
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     raise StackError(
