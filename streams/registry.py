@@ -11,7 +11,7 @@ from cdp.config import Settings
 from cdp.events.envelope import CHANNELS
 from cdp.pipeline.metrics import WorkerMetrics
 from cdp.pipeline.runner import Processor
-from streams.app import create_app
+from streams.app import BATCH_MAX, BATCH_WITHIN_S, create_app
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class ProcessorSpec:
     sources: Callable[[Settings], list[str]]
     factory: Callable[[Settings], Processor]
     help: str
+    # records per batch and how long a batch waits to fill (streams.app defaults)
+    batch_max: int = BATCH_MAX
+    batch_within_s: float = BATCH_WITHIN_S
 
 
 def _identity(settings: Settings) -> Processor:
@@ -68,6 +71,10 @@ PROCESSORS: dict[str, ProcessorSpec] = {
         lambda s: [s.topic("touchpoints.resolved")],
         _archive,
         "write resolved events to the Parquet lake",
+        # bigger batches, fewer and larger files: a batch writes one file per (event
+        # date, channel) and partition, and nobody waits on the lake by the second
+        batch_max=10_000,
+        batch_within_s=1.0,
     ),
     "actions": ProcessorSpec(
         "actions",
@@ -99,5 +106,12 @@ def build_app(
 ) -> faust.App:
     spec = PROCESSORS[name]
     return create_app(
-        settings, name, spec.sources(settings), spec.factory, web_port=web_port, metrics=metrics
+        settings,
+        name,
+        spec.sources(settings),
+        spec.factory,
+        batch_max=spec.batch_max,
+        batch_within_s=spec.batch_within_s,
+        web_port=web_port,
+        metrics=metrics,
     )
