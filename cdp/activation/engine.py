@@ -157,8 +157,11 @@ def triggers_of_event(customer_id: str, event: Event, rules: ActionRules) -> lis
 
 
 def transition_id(customer_id: str, to_stage: str, at: datetime, message_id: str | None) -> str:
-    """A stable id for a journey transition (flags such as lapsed carry no messageId)."""
-    return f"transition:{customer_id}:{to_stage}:{at.isoformat()}:{message_id or ''}"
+    """A stable id for a journey transition (flags such as lapsed carry no messageId).
+    A hash: it is kept for de-duplication (``seen_messages``), where a customer id in
+    plain would survive ``cdp identity forget``."""
+    key = f"{customer_id}\x00{to_stage}\x00{at.isoformat()}\x00{message_id or ''}"
+    return f"transition_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 def triggers_of_transition(

@@ -69,6 +69,12 @@ def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
+def lock(conn: psycopg.Connection[Any]) -> None:
+    """The actions processor's transaction-scoped advisory lock: its batches and
+    ``cdp identity forget`` serialise on it."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+
+
 class ActionProcessor:
     name = NAME
 
@@ -84,7 +90,7 @@ class ActionProcessor:
     # -- the batch ----------------------------------------------------------------
     def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        lock(conn)
         fresh, fenced = fence.split_fenced(fence.load_fences(conn, NAME, records), records)
         result.count("fenced", len(fenced))
 

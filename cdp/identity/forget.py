@@ -3,8 +3,10 @@ their future events.
 
 What is erased: every identities row of the customer, the customer and every
 customer id merged into it, their merges, conflicts, evidence links, journey, the
-journey's stored events, transitions and redirects, and every lake row attributed to
-any of those customer ids (files are rewritten without them, atomically). What
+journey's stored events, transitions and redirects, their activation facts, pending
+timers, decided actions (payloads) and webhook deliveries, and every lake row
+attributed to any of those customer ids (files are rewritten without them,
+atomically). What
 remains: the raw channel topics, `cdp.touchpoints.resolved` and `cdp.deadletter` keep
 records until their retention expires (Kafka cannot delete single records from
 delete-policy topics); keep their retention short (CDP_TOPIC_RETENTION_MS) if erasure
@@ -23,6 +25,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+from cdp.activation.processor import lock as actions_lock
 from cdp.config import Settings
 from cdp.errors import CDPError
 from cdp.identity.forget_keys import suppress_hash
@@ -49,6 +52,7 @@ def forget(conn: psycopg.Connection[Any], settings: Settings, ref: str) -> Forge
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         journey_lock(conn)  # after the identity lock, as a split takes them
+        actions_lock(conn)
         customer = queries.customer_for(ref)
         if customer is None:
             raise CDPError(f"no customer for {ref}")
@@ -77,6 +81,12 @@ def forget(conn: psycopg.Connection[Any], settings: Settings, ref: str) -> Forge
             ("DELETE FROM journey WHERE customer_id = ANY(%s)", (ids,)),
             ("DELETE FROM journey_events WHERE customer_id = ANY(%s) OR node_id = ANY(%s)",
              (ids, nodes)),
+            ("DELETE FROM activation_deliveries WHERE action_id IN ("
+             " SELECT action_id FROM activation_actions WHERE customer_id = ANY(%s))", (ids,)),
+            ("DELETE FROM activation_actions WHERE customer_id = ANY(%s)", (ids,)),
+            ("DELETE FROM activation_timers WHERE customer_id = ANY(%s)", (ids,)),
+            ("DELETE FROM activation_cancels WHERE customer_id = ANY(%s)", (ids,)),
+            ("DELETE FROM activation_profiles WHERE customer_id = ANY(%s)", (ids,)),
             ("DELETE FROM identities WHERE customer_id = %s", (customer,)),
             ("DELETE FROM customers WHERE customer_id = ANY(%s) OR merged_into = ANY(%s)",
              (ids, ids)),
