@@ -21,21 +21,24 @@ ANN = ["email:ann@example.nl", "user_id:u-1", "anonymous_id:a-1", "loyalty_card:
 PLAIN = ["ann@example.nl", "Ann@Example.NL", "60123456", "6012 3456", "6012-3456"]
 
 
-def everything_in_postgres(db: Any) -> str:
-    tables = [
+def table_names(db: Any) -> list[str]:
+    return [
         r[0]
         for r in db.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         )
     ]
-    return "\n".join(repr(db.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables)
+
+
+def everything_in_postgres(db: Any) -> str:
+    return "\n".join(repr(db.execute(f'SELECT * FROM "{t}"').fetchall()) for t in table_names(db))
 
 
 def where(db: Any, needle: str) -> list[str]:
     """The tables whose rows mention ``needle`` (for the failure message)."""
-    tables = [r[0] for r in db.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
-    return [t for t in tables if needle in repr(db.execute(f'SELECT * FROM "{t}"').fetchall())]
+    return [
+        t for t in table_names(db) if needle in repr(db.execute(f'SELECT * FROM "{t}"').fetchall())
+    ]
 
 
 def everything_in_the_lake(settings: Settings) -> str:
