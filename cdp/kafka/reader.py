@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 
 from cdp.config import Settings
 from cdp.errors import KafkaError
 from cdp.kafka.watermarks import watermarks
+from cdp.pipeline.records import Record
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> Iterator[Any]:
@@ -54,3 +55,66 @@ def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> Iterato
                 del remaining[pid]
     finally:
         consumer.close()
+
+
+def range_consumer(settings: Settings, name: str) -> Any:
+    """A consumer for :func:`read_range`: assigns partitions itself, never joins the
+    group named here and never commits. Reads what Faust's consumer reads
+    (``read_uncommitted``)."""
+    return Consumer(
+        settings.librdkafka(
+            **{
+                "group.id": f"cdp-{name}-range",
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "isolation.level": "read_uncommitted",
+            }
+        )
+    )
+
+
+def read_range(
+    consumer: Any,
+    topic: str,
+    partition: int,
+    first: int | None,
+    last: int,
+    timeout: float = 10.0,
+) -> list[Record]:
+    """The records of ``topic[partition]`` with offsets ``first..last`` (both included;
+    ``first`` None: from the partition's start) that are still on the broker."""
+    low, high = watermarks(consumer, topic, partition, timeout=timeout)
+    start = low if first is None else max(first, low)
+    stop = min(last, high - 1)
+    if start > stop:
+        return []
+    consumer.assign([TopicPartition(topic, partition, start)])
+    out: list[Record] = []
+    try:
+        while True:
+            msgs = consumer.consume(1000, timeout)
+            if not msgs:
+                raise KafkaError(f"timed out reading {topic}[{partition}] {start}..{stop}")
+            for msg in msgs:
+                if msg.error():
+                    raise KafkaError(f"reading {topic}[{partition}]: {msg.error()}")
+                offset = msg.offset()
+                if msg.topic() != topic or msg.partition() != partition or offset < start:
+                    continue  # left over from an earlier assignment
+                if offset > stop:
+                    return out
+                ts_type, ts = msg.timestamp()
+                out.append(
+                    Record(
+                        topic=topic,
+                        partition=partition,
+                        offset=offset,
+                        key=msg.key(),
+                        value=msg.value() or b"",
+                        timestamp_ms=None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
+                    )
+                )
+                if offset >= stop:
+                    return out
+    finally:
+        consumer.unassign()

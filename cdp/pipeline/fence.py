@@ -39,6 +39,41 @@ def split_fenced(
     return fresh, fenced
 
 
+def holes(
+    fences: dict[tuple[str, int], int],
+    records: Sequence[Record],
+    checked: dict[tuple[str, int], int] | None = None,
+) -> dict[tuple[str, int], tuple[int | None, int]]:
+    """Partitions where ``records`` do not continue exactly where the fence left off.
+
+    Advancing a fence to a batch's greatest offset claims every offset below it was
+    applied, so a batch must hold every record between its partition's fence and its
+    greatest offset. A consumer that skipped records (a client bug, a reset or seek
+    past them) breaks that silently; this finds it. Per such partition: (first offset
+    the batch should start at, or None when there is no fence yet and the batch does
+    not start at offset 0; the batch's greatest offset). ``checked`` holds, per
+    partition, the offset up to which Kafka was read and found to have no other
+    records (control records, compaction): offsets up to there are not holes.
+    """
+    offsets: dict[tuple[str, int], list[int]] = {}
+    for rec in records:
+        offsets.setdefault((rec.topic, rec.partition), []).append(rec.offset)
+    out: dict[tuple[str, int], tuple[int | None, int]] = {}
+    for key, found in offsets.items():
+        fence = fences.get(key)
+        verified = (checked or {}).get(key, -1)
+        fresh = sorted({o for o in found if fence is None or o > fence})
+        if not fresh:
+            continue
+        expected = 0 if fence is None else fence + 1
+        for offset in fresh:
+            if offset > expected and offset - 1 > verified:
+                out[key] = (None if fence is None else fence + 1, fresh[-1])
+                break
+            expected = offset + 1
+    return out
+
+
 def top_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
     """The greatest offset in ``records`` per (topic, partition)."""
     top: dict[tuple[str, int], int] = {}

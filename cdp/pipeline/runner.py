@@ -4,6 +4,10 @@
 - transient database errors (connection lost, server restarting, deadlock) are
   retried with backoff, forever, while the partition waits: nothing is acked that was
   not written;
+- a batch that does not continue exactly where its partition's fence left off (the
+  consumer skipped records: a client bug, a reset or seek past them) is completed
+  from Kafka before it is applied, so a fence never moves past a record that was not
+  applied;
 - a permanent error is narrowed down by bisecting the batch; the one record that
   still fails alone becomes a dead letter with the database's message, and its
   offset is fenced so the partition moves on;
@@ -23,9 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
+from confluent_kafka import KafkaException
 
 from cdp.config import Settings
-from cdp.errors import TransientStoreError
+from cdp.errors import KafkaError, TransientStoreError
+from cdp.kafka.reader import range_consumer, read_range
 from cdp.pipeline import fence
 from cdp.pipeline.deadletter import DeadLetter
 from cdp.pipeline.metrics import WorkerMetrics
@@ -43,6 +49,15 @@ _TRANSIENT = (
     psycopg.errors.AdminShutdown,
     psycopg.errors.CannotConnectNow,
 )
+
+
+class _Holes(Exception):
+    """The batch has holes between its fences and its greatest offsets (see
+    :func:`cdp.pipeline.fence.holes`); raised before anything is applied."""
+
+    def __init__(self, holes: dict[tuple[str, int], tuple[int | None, int]]) -> None:
+        super().__init__(f"holes in {sorted(holes)}")
+        self.holes = holes
 
 
 @dataclass
@@ -84,6 +99,10 @@ class BatchRunner:
         self.should_stop = should_stop
         self.deadletter_topic = settings.topic("deadletter")
         self._conn: psycopg.Connection[Any] | None = None
+        self._range_consumer: Any = None
+        # per partition: up to which offset Kafka was read and had no other records
+        self._checked: dict[tuple[str, int], int] = {}
+        self.refetched = 0  # records the consumer skipped, read back from Kafka
         self.totals: dict[str, int] = {}
         self.metrics = metrics if metrics is not None else WorkerMetrics(processor.name)
 
@@ -101,6 +120,10 @@ class BatchRunner:
 
     def close(self) -> None:
         self._drop_connection()
+        if self._range_consumer is not None:
+            with contextlib.suppress(Exception):
+                self._range_consumer.close()
+            self._range_consumer = None
         closer = getattr(self.processor, "close", None)  # processors with resources
         if callable(closer):
             closer()
@@ -108,7 +131,10 @@ class BatchRunner:
     # -- batches ----------------------------------------------------------------
     def run(self, records: Sequence[Record]) -> BatchResult:
         started = time.perf_counter()
+        refetched = self.refetched
         result = self._apply_with_retry(records)
+        if self.refetched > refetched:
+            result.count("refetched", self.refetched - refetched)
         applied = time.perf_counter()
         outputs = list(result.outputs)
         outputs += [
@@ -140,13 +166,65 @@ class BatchRunner:
     def _apply_once(self, records: Sequence[Record]) -> BatchResult:
         conn = self._connection()
         with conn.transaction():
+            fences = fence.load_fences(conn, self.processor.name, records)
+            holes = fence.holes(fences, records, self._checked)
+            if holes:
+                raise _Holes(holes)  # nothing applied yet: the transaction rolls back
             return self.processor.apply(conn, records)
+
+    def _fill_holes(
+        self, records: Sequence[Record], holes: dict[tuple[str, int], tuple[int | None, int]]
+    ) -> list[Record]:
+        """``records`` with every record Kafka has in the holes' ranges (the ones the
+        consumer delivered are kept as they are); retried until Kafka answers."""
+        delay = 0.5
+        while True:
+            try:
+                if self._range_consumer is None:
+                    self._range_consumer = range_consumer(self.settings, self.processor.name)
+                fetched = {
+                    key: read_range(self._range_consumer, key[0], key[1], first, last)
+                    for key, (first, last) in sorted(holes.items())
+                }
+                break
+            except (KafkaError, KafkaException) as exc:
+                if self.should_stop():
+                    raise
+                log.warning(
+                    "processor=%s cannot read skipped records yet, retrying in %.1fs: %s",
+                    self.processor.name, delay, exc,
+                )  # fmt: skip
+                if self._range_consumer is not None:
+                    with contextlib.suppress(Exception):
+                        self._range_consumer.close()
+                    self._range_consumer = None
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        have = {(r.topic, r.partition, r.offset) for r in records}
+        added = [
+            rec
+            for recs in fetched.values()
+            for rec in recs
+            if (rec.topic, rec.partition, rec.offset) not in have
+        ]
+        for key, (_, last) in holes.items():
+            self._checked[key] = max(self._checked.get(key, -1), last)
+        if added:
+            self.refetched += len(added)
+            log.warning(
+                "processor=%s the consumer skipped %d record(s); read them back from Kafka: %s",
+                self.processor.name, len(added),
+                ", ".join(f"{t}[{p}] {f}..{last}" for (t, p), (f, last) in sorted(holes.items())),
+            )  # fmt: skip
+        return sorted([*records, *added], key=lambda r: (r.topic, r.partition, r.offset))
 
     def _apply_with_retry(self, records: Sequence[Record]) -> BatchResult:
         delay = 0.2
         while True:
             try:
                 return self._apply_once(records)
+            except _Holes as exc:
+                records = self._fill_holes(records, exc.holes)
             except _TRANSIENT as exc:
                 self._drop_connection()
                 if self.should_stop():

@@ -114,3 +114,56 @@ def test_database_outage_is_retried_until_it_comes_back(
     thread.join()
     assert db.execute("SELECT count(*), sum(v) FROM sums").fetchone() == (3, 31)
     runner.close()
+
+
+def _on_kafka(settings: Settings, topic: str, values: list[Any]) -> list[Record]:
+    """Produce ``values`` to ``topic[0]``; returns them as the consumer would see them."""
+    from confluent_kafka import Producer
+
+    producer = Producer(settings.librdkafka(**{"enable.idempotence": True, "acks": "all"}))
+    for v in values:
+        producer.produce(topic, value=orjson.dumps(v), key=b"k", partition=0)
+    assert producer.flush(30) == 0
+    from cdp.kafka.reader import range_consumer, read_range
+
+    consumer = range_consumer(settings, "test")
+    try:
+        return read_range(consumer, topic, 0, None, len(values) - 1)
+    finally:
+        consumer.close()
+
+
+def test_records_the_consumer_skipped_are_read_back_not_fenced_away(
+    settings: Settings, topics: dict[str, str], db: Any
+) -> None:
+    """A consumer that skips records (a client bug, a seek or reset past them) must not
+    make the fence move past them: the runner reads them back from Kafka."""
+    db.execute("CREATE TABLE sums (v integer NOT NULL)")
+    topic = settings.topic("touchpoints.web")
+    records = _on_kafka(settings, topic, list(range(1, 21)))
+    assert [r.offset for r in records] == list(range(20))
+    runner = BatchRunner(settings, SumProcessor(settings.topic("actions")))
+    runner.run(records[:5])
+    # a hole right after the fence (offsets 5-7), and one inside the batch (11-12)
+    result = runner.run(records[8:11] + records[13:16])
+    assert result.stats["refetched"] == 5
+    runner.run(records[16:])
+    assert db.execute("SELECT count(*), sum(v) FROM sums").fetchone() == (20, 210)
+    # redelivery of everything changes nothing and reads nothing back
+    again = runner.run(records)
+    assert "refetched" not in again.stats and again.stats["fenced"] == 20
+    assert db.execute("SELECT count(*), sum(v) FROM sums").fetchone() == (20, 210)
+    runner.close()
+
+
+def test_a_first_batch_that_does_not_start_at_the_log_start_is_completed(
+    settings: Settings, topics: dict[str, str], db: Any
+) -> None:
+    db.execute("CREATE TABLE sums (v integer NOT NULL)")
+    topic = settings.topic("touchpoints.app")
+    records = _on_kafka(settings, topic, [1, 2, 3, 4])
+    runner = BatchRunner(settings, SumProcessor(settings.topic("actions")))
+    result = runner.run(records[2:])  # no fence yet, and offsets 0-1 never delivered
+    assert result.stats["refetched"] == 2
+    assert db.execute("SELECT count(*), sum(v) FROM sums").fetchone() == (4, 10)
+    runner.close()
