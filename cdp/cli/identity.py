@@ -182,6 +182,7 @@ def split(merge_id: int, json_output: JsonOpt = False) -> None:
             "journey": {"stages": j.stages, "deleted": j.deleted, "events": j.events,
                         "moved": j.moved, "transitions": j.transitions,
                         "consistent": j.consistent},
+            "activation": result.activation,
         })  # fmt: skip
     else:
         console.print(f"split merge {merge_id}: now {len(result.customers)} customer(s); "

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from cdp.activation.split import follow_split
 from cdp.config import Settings
 from cdp.errors import CDPError
 from cdp.identity.graph import IdentityGraph, rebuild
@@ -37,6 +38,7 @@ class SplitResult:
     merge_id: int
     customers: dict[str, list[str]] = field(default_factory=dict)
     journey: Recomputed = field(default_factory=Recomputed)
+    activation: dict[str, int] = field(default_factory=dict)  # rows moved per table
 
 
 def _nodes_of(conn: psycopg.Connection[Any], customer_id: str) -> list[Node]:
@@ -99,7 +101,9 @@ def split(
     """Revert one merge: recompute the cluster from its evidence without the merge's
     linking event, in event-time order (so links that came after are re-evaluated),
     then recompute the journey of every customer of the cluster from its own events
-    (:func:`cdp.journey.recompute.recompute_split`), all in one transaction."""
+    (:func:`cdp.journey.recompute.recompute_split`) and move activation's timers and
+    decisions with their events (:func:`cdp.activation.split.follow_split`), all in one
+    transaction."""
     rules = rules or MergeRules.load()
     journey_rules = journey_rules or JourneyRules.load()
     with conn.transaction():
@@ -162,10 +166,12 @@ def split(
             fallback=current if current in clusters or not live else live[0],
             cause=f"split:{merge_id}",
         )
+        activation = follow_split(conn, former | set(live))
         return SplitResult(
             merge_id,
             {cid: sorted(n.id_type for n in nodes) for cid, nodes in clusters.items()},
             journey,
+            activation,
         )
 
 

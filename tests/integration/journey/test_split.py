@@ -8,7 +8,8 @@ reference (cdp/journey/reference.py) over that customer's own events: stage, car
 purchase count, the whole summary. Events already resolved to the merged customer but
 applied by the journey only after the split land on the customer their identifier
 belongs to, and a merge record still in flight when the split happens folds nothing.
-Real identity and journey worker processes, the real broker and database.
+Activation's rows follow their events too (Bob's purchase, which cancels offers).
+Real identity, journey and actions worker processes, the real broker and database.
 """
 
 from __future__ import annotations
@@ -107,6 +108,13 @@ def the_merge(db: psycopg.Connection[Any]) -> int:
     return int(rows[0][0])
 
 
+def cancel_owner(db: psycopg.Connection[Any], message_id: str) -> str | None:
+    row = db.execute(
+        "SELECT customer_id FROM activation_cancels WHERE message_id = %s", (message_id,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def split(cli: Any, merge_id: int) -> dict[str, Any]:
     result = cli("identity", "split", str(merge_id), "--json")
     assert result.exit_code == 0, result.output
@@ -119,8 +127,9 @@ def test_split_separates_the_journeys_again(
 ) -> None:
     workers.start("identity")
     journey = workers.start("journey")
+    workers.start("actions")
     send(settings, ANN + BOB)
-    workers.wait_drained(["identity", "journey"])
+    workers.wait_drained(["identity", "journey", "actions"])
     ann, bob = customers(db, settings)
     assert ann != bob
     assert_matches(db, ann, ANN)
@@ -128,7 +137,7 @@ def test_split_separates_the_journeys_again(
 
     # the shared email merges them: one journey row with the combined summary
     send(settings, [LINK])
-    workers.wait_drained(["identity", "journey"])
+    workers.wait_drained(["identity", "journey", "actions"])
     # node ids start with their type, so Ann's anonymous_id is the merged cluster's
     # smallest identifier: the merged customer keeps her id, Bob's id is redirected
     assert customers(db, settings) == (ann, ann)
@@ -143,7 +152,10 @@ def test_split_separates_the_journeys_again(
     # applies them only after the split: Bob's must land on Bob by its identifier
     workers.kill(journey, signal.SIGTERM)
     send(settings, [ANN_LATER, BOB_LATER])
-    workers.wait_drained(["identity"])
+    workers.wait_drained(["identity", "actions"])
+    # activation folded Bob into the merged customer too: his purchase (an event that
+    # cancels offers) is on Ann's id
+    assert cancel_owner(db, "b2") == ann
     pending = db.execute(
         "SELECT count(*) FROM identities WHERE customer_id = %s", (ann,)
     ).fetchone()
@@ -156,6 +168,9 @@ def test_split_separates_the_journeys_again(
     assert out["journey"]["moved"] == 1  # b3 was applied to the merged customer
     assert out["journey"]["deleted"] == []
     assert customers(db, settings) == (ann, bob)
+    # activation's rows follow their events: Bob's purchase cancels Bob's offers again
+    assert cancel_owner(db, "b2") == bob
+    assert out["activation"]["activation_cancels"] == 1
     # recomputed in the split's transaction from the events applied so far
     assert_matches(db, ann, ANN)
     assert_matches(db, bob, [*BOB, LINK])
@@ -189,7 +204,7 @@ def test_split_separates_the_journeys_again(
     # belong to now, and new events keep them apart
     workers.start("journey")
     send(settings, AFTER)
-    workers.wait_drained(["identity", "journey"])
+    workers.wait_drained(["identity", "journey", "actions"])
     assert customers(db, settings) == (ann, bob)
     assert_matches(db, ann, [*ANN, ANN_LATER, AFTER[0]])
     assert_matches(db, bob, [*BOB, LINK, BOB_LATER, AFTER[1]])
@@ -205,8 +220,9 @@ def test_split_before_the_journey_applied_the_merge(
 ) -> None:
     workers.start("identity")
     journey = workers.start("journey")
+    workers.start("actions")
     send(settings, ANN + BOB)
-    workers.wait_drained(["identity", "journey"])
+    workers.wait_drained(["identity", "journey", "actions"])
     ann, bob = customers(db, settings)
 
     # merged and split while the journey is down: the merge record and the linking
