@@ -14,16 +14,21 @@ reach AS (
     FROM reached r JOIN stages s USING (stage)
     GROUP BY r.customer_id
 ),
-segmented AS (
-    SELECT 'all' AS segment, customer_id, max_rank FROM reach
-    UNION ALL
-    SELECT coalesce(f.first_channel, 'unknown'), r.customer_id, r.max_rank
+-- customers per segment ('all' and first-touch channel) and furthest stage: one pass
+by_rank AS (
+    SELECT CASE WHEN grouping(f.first_channel) = 1 THEN 'all'
+                ELSE coalesce(f.first_channel, 'unknown') END AS segment,
+           r.max_rank, count(*) AS n
     FROM reach r LEFT JOIN first_touch f USING (customer_id)
+    GROUP BY GROUPING SETS ((r.max_rank), (f.first_channel, r.max_rank))
 ),
+-- reached(stage) = customers whose furthest stage is that one or a later one: a cross
+-- join of the few (segment, rank) groups with the stages, not of every customer
 counts AS (
     SELECT g.segment, s.stage_rank, s.stage,
-           count(*) FILTER (WHERE g.max_rank >= s.stage_rank) AS customers
-    FROM segmented g CROSS JOIN stages s
+           CAST(coalesce(sum(g.n) FILTER (WHERE g.max_rank >= s.stage_rank), 0) AS BIGINT)
+               AS customers
+    FROM by_rank g CROSS JOIN stages s
     GROUP BY g.segment, s.stage_rank, s.stage
 )
 SELECT segment, stage_rank, stage, customers,
