@@ -70,8 +70,8 @@ def _dumps(obj: Any) -> str:
 
 
 def lock(conn: psycopg.Connection[Any]) -> None:
-    """The actions processor's transaction-scoped advisory lock: its batches and
-    ``cdp identity forget`` serialise on it."""
+    """The actions processor's transaction-scoped advisory lock: its batches,
+    ``cdp identity forget`` and ``cdp identity split`` serialise on it."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
 
 
