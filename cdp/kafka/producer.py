@@ -130,6 +130,12 @@ class Producer:
     def close(self) -> None:
         self.flush()
 
+    def abort(self) -> None:
+        """Drop every record still queued or in flight (after a failed :meth:`flush`,
+        e.g. a refused login), so the client stops retrying them in the background."""
+        self._producer.purge(in_queue=True, in_flight=True, blocking=True)
+        self._producer.flush(0)
+
     def __enter__(self) -> Producer:
         return self
 
