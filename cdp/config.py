@@ -121,25 +121,14 @@ class Settings(BaseSettings):
             )
         sasl = protocol.startswith("SASL_")
         tls = protocol in ("SSL", "SASL_SSL")
-        given_sasl = [
-            env
-            for env, value in (
-                ("CDP_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
-                ("CDP_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
-                ("CDP_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
-            )
-            if value is not None
-        ]
+        sasl_settings = (
+            ("CDP_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
+            ("CDP_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+            ("CDP_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+        )
+        given_sasl = [env for env, value in sasl_settings if value is not None]
         if sasl:
-            missing = [
-                env
-                for env in (
-                    "CDP_KAFKA_SASL_MECHANISM",
-                    "CDP_KAFKA_SASL_USERNAME",
-                    "CDP_KAFKA_SASL_PASSWORD",
-                )
-                if env not in given_sasl
-            ]
+            missing = [env for env, value in sasl_settings if value is None]
             if missing:
                 raise ConfigError(
                     f"CDP_KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)} "

@@ -54,14 +54,22 @@ class ArchiveProcessor:
                 self._own.close()
             self._own = None
 
-    def _mark_pending(self, keys: list[tuple[str, int]]) -> None:
-        """Committed before any file of the batch is written (see the module doc)."""
-        with self._own_connection().cursor() as cur:
-            cur.executemany(
-                "INSERT INTO archive_pending (topic, partition) VALUES (%s, %s)"
-                " ON CONFLICT (topic, partition) DO UPDATE SET marked_at = now()",
-                keys,
+    def _mark_pending(self, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Mark the batch's partitions, committed before any file of it is written (see
+        the module doc); returns those already marked: an earlier batch did not commit."""
+        if not keys:
+            return set()
+        inserted = (
+            self._own_connection()
+            .execute(
+                "INSERT INTO archive_pending (topic, partition)"
+                " SELECT * FROM unnest(%b::text[], %b::int[])"
+                " ON CONFLICT (topic, partition) DO NOTHING RETURNING topic, partition",
+                _columns(keys),
             )
+            .fetchall()
+        )
+        return set(keys) - {(t, p) for t, p in inserted}
 
     def _discard_leftovers(
         self, conn: psycopg.Connection[Any], topic: str, partition: int, fence_offset: int | None
@@ -105,16 +113,7 @@ class ArchiveProcessor:
         )
         partitions = by_partition(fresh)
         keys = sorted(partitions)
-        marked = {
-            (t, p)
-            for t, p in conn.execute(
-                "SELECT topic, partition FROM archive_pending"
-                " WHERE (topic, partition) IN (SELECT * FROM unnest(%b::text[], %b::int[]))",
-                ([t for t, _ in keys], [p for _, p in keys]),
-            )
-        }
-        if keys:
-            self._mark_pending(keys)
+        marked = self._mark_pending(keys)
         for (topic, partition), recs in sorted(partitions.items()):
             fence_offset = fences.get((topic, partition))
             if fence_offset is None or (topic, partition) in marked:
@@ -144,6 +143,11 @@ class ArchiveProcessor:
             conn.execute(
                 "DELETE FROM archive_pending"
                 " WHERE (topic, partition) IN (SELECT * FROM unnest(%b::text[], %b::int[]))",
-                ([t for t, _ in keys], [p for _, p in keys]),
+                _columns(keys),
             )
         return result
+
+
+def _columns(keys: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
+    """(topics, partitions) of ``keys``, as array parameters."""
+    return [t for t, _ in keys], [p for _, p in keys]
