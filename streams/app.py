@@ -29,7 +29,7 @@ from faust.sensors import Monitor
 
 from cdp.config import Settings
 from cdp.pipeline.metrics import WorkerMetrics
-from cdp.pipeline.records import Record
+from cdp.pipeline.records import Record, is_restored
 from cdp.pipeline.runner import BatchRunner, Processor
 from streams.security import broker_credentials
 
@@ -71,6 +71,7 @@ def _record(event: Any) -> Record:
         key=msg.key,
         value=msg.value,
         timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
+        restored=is_restored(msg.headers),
     )
 
 

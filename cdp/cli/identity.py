@@ -262,34 +262,57 @@ def _show(rows: list[dict[str, Any]], json_output: bool, empty: str) -> None:
 def forget(
     ref: Annotated[str, typer.Argument(help="TYPE:VALUE or a customer id")],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    topics: Annotated[
+        bool, typer.Option("--topics/--no-topics", help="also erase their Kafka records")
+    ] = True,
+    wait: Annotated[
+        float, typer.Option("--wait", help="seconds to wait for processors to catch up")
+    ] = 60.0,
     json_output: JsonOpt = False,
 ) -> None:
-    """Erase a person from PostgreSQL and the lake and suppress their future events."""
+    """Erase a person from PostgreSQL, the lake and the Kafka topics and suppress their
+    future events."""
     from cdp.identity.forget import forget as forget_person
 
     if not yes and not typer.confirm(f"erase everything about {ref}?"):
         raise typer.Exit(1)
     settings = load_settings()
     try:
-        with connection(settings) as conn:
-            result = forget_person(conn, settings, ref)
+        with (
+            connection(settings) as conn,
+            Progress(console=console, transient=True, disable=json_output) as bar,
+        ):
+            task = bar.add_task("searching the topics", total=None)
+
+            def scanned(where: str, n: int) -> None:
+                bar.update(task, completed=n, description=f"searching {where}")
+
+            result = forget_person(conn, settings, ref, topics=topics, wait_s=wait,
+                                   progress=scanned)  # fmt: skip
     except CDPError as exc:
         fail(str(exc), code=3)
-    data = {
+    data: dict[str, Any] = {
         "customer_ids": result.customer_ids,
         "identifiers": result.identifiers,
         "database_rows": result.database_rows,
         "lake_rows": result.lake_rows,
         "lake_files_rewritten": result.lake_files,
+        "topics": result.topics.as_dict() if result.topics is not None else None,
     }
     if json_output:
         print_json(data)
+        return
+    if result.topics is None:
+        kafka = "Kafka topics were not searched (--no-topics)"
     else:
-        console.print(
-            f"forgot {len(result.customer_ids)} customer id(s): {result.identifiers} identifiers, "
-            f"{result.database_rows} database rows, {result.lake_rows} lake rows; future events "
-            "with these identifiers are dropped. Raw Kafka topics keep records until retention."
-        )
+        t = result.topics
+        kafka = (f"{t.erased} Kafka records erased ({t.scanned} searched, {t.restored}"
+                 " records of others copied forward first)")  # fmt: skip
+    console.print(
+        f"forgot {len(result.customer_ids)} customer id(s): {result.identifiers} identifiers, "
+        f"{result.database_rows} database rows, {result.lake_rows} lake rows, {kafka}; "
+        "future events with these identifiers are dropped."
+    )
 
 
 def register(root: typer.Typer) -> None:

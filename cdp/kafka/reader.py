@@ -12,7 +12,7 @@ from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer,
 from cdp.config import Settings
 from cdp.errors import KafkaError
 from cdp.kafka.watermarks import watermarks
-from cdp.pipeline.records import Record
+from cdp.pipeline.records import Record, is_restored
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> Iterator[Any]:
@@ -112,6 +112,7 @@ def read_range(
                         key=msg.key(),
                         value=msg.value() or b"",
                         timestamp_ms=None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
+                        restored=is_restored(msg.headers()),
                     )
                 )
                 if offset >= stop:

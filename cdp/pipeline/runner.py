@@ -170,7 +170,14 @@ class BatchRunner:
             holes = fence.holes(fences, records, self._checked)
             if holes:
                 raise _Holes(holes)  # nothing applied yet: the transaction rolls back
-            return self.processor.apply(conn, records)
+            live = [r for r in records if not r.restored]
+            if len(live) == len(records):
+                return self.processor.apply(conn, records)
+            # restored copies were applied as their originals: only the fence moves
+            result = self.processor.apply(conn, live) if live else BatchResult()
+            fence.advance(conn, self.processor.name, records)
+            result.count("restored_skipped", len(records) - len(live))
+            return result
 
     def _fill_holes(
         self, records: Sequence[Record], holes: dict[tuple[str, int], tuple[int | None, int]]

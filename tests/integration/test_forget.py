@@ -11,7 +11,9 @@ import orjson
 from cdp.config import Settings
 from cdp.identity.queries import IdentityQueries
 from cdp.kafka.producer import Producer
+from cdp.kafka.reader import read_topic
 from cdp.lake.layout import lake_glob
+from cdp.pipeline.deadletter import decode
 from tests.integration.test_e2e import SCENARIO
 from tests.integration.workers import Workers
 
@@ -47,6 +49,38 @@ def everything_in_the_lake(settings: Settings) -> str:
     )
 
 
+def everything_on_kafka(settings: Settings, topics: dict[str, str]) -> str:
+    """Every key, value and header on every cdp topic, dead letters' raw bytes decoded."""
+    out = []
+    for topic in topics:
+        for msg in read_topic(settings, topic):
+            out += [repr(msg.key()), repr(msg.value()), repr(msg.headers())]
+            if topic == settings.topic("deadletter"):
+                doc = decode(msg.value())
+                out += [repr(doc["raw"]), repr(doc["key"])]
+    return "\n".join(out)
+
+
+def others_state(db: Any, settings: Settings, customer: str) -> tuple[Any, ...]:
+    journeys = db.execute(
+        "SELECT customer_id, stage, purchase_count, cart FROM journey"
+        " WHERE customer_id <> %s ORDER BY 1",
+        (customer,),
+    ).fetchall()
+    ids = db.execute(
+        "SELECT node_id, customer_id FROM identities WHERE customer_id <> %s ORDER BY 1",
+        (customer,),
+    ).fetchall()
+    lake = duckdb.sql(f"SELECT message_id, customer_id FROM read_parquet("
+                      f"'{lake_glob(settings.lake_path)}') WHERE customer_id <> '{customer}'"
+                      " ORDER BY 1").fetchall()  # fmt: skip
+    return journeys, ids, lake
+
+
+ANN_POISON = b'{"messageId": "bad-ann", "channel": "web", "identifiers": {"email": "ann@example.nl"'
+BOB_POISON = b'{"messageId": "bad-bob", "channel": "web", "identifiers": {"email": "bob@example.nl"'
+
+
 def test_forget_leaves_no_trace_and_suppresses(
     settings: Settings, topics: dict[str, str], workers: Workers, db: Any, cli: Any
 ) -> None:
@@ -54,6 +88,9 @@ def test_forget_leaves_no_trace_and_suppresses(
         workers.start(name)
     with Producer(settings) as producer:
         producer.send_many(SCENARIO)
+        web = settings.topic("touchpoints.web")
+        producer.send_raw(web, b"email:ann@example.nl", ANN_POISON)  # dead-lettered
+        producer.send_raw(web, b"email:bob@example.nl", BOB_POISON)
     workers.wait_drained(PROCESSORS)
     queries = IdentityQueries(db, settings)
     hashes = [queries.node_id(spec) for spec in ANN]
@@ -64,17 +101,30 @@ def test_forget_leaves_no_trace_and_suppresses(
     held = db.execute("SELECT count(*) FROM activation_profiles WHERE customer_id = %s",
                       (customer,)).fetchone()  # fmt: skip
     assert held == (1,), "activation knows her too"
+    kafka = everything_on_kafka(settings, topics)
+    assert "ann@example.nl" in kafka and customer in kafka and "bad-bob" in kafka
+    others = others_state(db, settings, customer)
 
     result = cli("identity", "forget", ANN[0], "--yes", "--json")
     assert result.exit_code == 0, result.output
     summary = orjson.loads(result.stdout)
     assert summary["identifiers"] == 4 and summary["lake_rows"] >= 4
+    assert summary["topics"]["erased"] >= len(SCENARIO)  # raw + resolved + dead letter
 
     pg, lake = everything_in_postgres(db), everything_in_the_lake(settings)
     for needle in [*PLAIN, *(h for h in hashes if h), *summary["customer_ids"]]:
         assert needle not in pg, f"{needle} still in PostgreSQL: {where(db, needle)}"
         assert needle not in lake, f"{needle} still in the lake"
     assert db.execute("SELECT count(*) FROM identities").fetchone()[0] > 0
+    kafka = everything_on_kafka(settings, topics)
+    for needle in [*PLAIN, *(h for h in hashes if h), *summary["customer_ids"], "bad-ann"]:
+        assert needle not in kafka, f"{needle} still on Kafka"
+    assert "bad-bob" in kafka and "kiosk-7" in kafka, "other people's records are kept"
+    assert summary["topics"]["restored"] > 0
+
+    # the copies of other people's records written back are not applied a second time
+    workers.wait_drained(PROCESSORS)
+    assert others_state(db, settings, customer) == others
 
     # future events with any of her identifiers are dropped
     with Producer(settings) as producer:
