@@ -32,6 +32,7 @@ from confluent_kafka import Producer as KafkaProducer
 from cdp.config import Settings
 from cdp.errors import CDPError, KafkaError
 from cdp.identity.forget_match import PersonMatcher
+from cdp.kafka.reader import iter_range
 from cdp.kafka.topics import admin_client, existing_topics, topic_specs
 from cdp.kafka.watermarks import watermarks
 from cdp.pipeline.records import RESTORED_HEADER
@@ -151,29 +152,7 @@ class _Eraser:
 
     def _messages(self, topic: str, partition: int, first: int, last: int) -> Iterator[Any]:
         """The messages at offsets ``first..last`` (both included)."""
-        if first > last:
-            return
-        self.consumer.assign([TopicPartition(topic, partition, first)])
-        try:
-            while True:
-                msgs = self.consumer.consume(1000, 10.0)
-                if not msgs:
-                    raise KafkaError(f"timed out reading {topic}[{partition}] {first}..{last}")
-                for msg in msgs:
-                    if msg.error():
-                        raise KafkaError(f"reading {topic}[{partition}]: {msg.error()}")
-                    offset = msg.offset()
-                    if offset is None or offset < first:
-                        continue
-                    if msg.topic() != topic or msg.partition() != partition:
-                        continue
-                    if offset > last:
-                        return
-                    yield msg
-                    if offset >= last:
-                        return
-        finally:
-            self.consumer.unassign()
+        return iter_range(self.consumer, topic, partition, first, last)
 
     def _scan(self, topic: str, partition: int) -> _Scan:
         low, high = watermarks(self.consumer, topic, partition)

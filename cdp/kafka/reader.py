@@ -3,6 +3,7 @@ commits): for `cdp dlq`, `cdp identity rebuild` and tests."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -88,13 +89,40 @@ def read_range(
     stop = min(last, high - 1)
     if start > stop:
         return []
+    return [_record(msg) for msg in iter_range(consumer, topic, partition, start, stop, timeout)]
+
+
+def _record(msg: Any) -> Record:
+    ts_type, ts = msg.timestamp()
+    return Record(
+        topic=msg.topic(),
+        partition=msg.partition(),
+        offset=msg.offset(),
+        key=msg.key(),
+        value=msg.value() or b"",
+        timestamp_ms=None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
+        restored=is_restored(msg.headers()),
+    )
+
+
+def iter_range(
+    consumer: Any, topic: str, partition: int, start: int, stop: int, timeout: float = 10.0
+) -> Iterator[Any]:
+    """The messages of ``topic[partition]`` at offsets ``start..stop`` (both included,
+    all on the broker); :class:`KafkaError` after ``timeout`` s without one."""
+    if start > stop:
+        return
     consumer.assign([TopicPartition(topic, partition, start)])
-    out: list[Record] = []
     try:
+        idle_since = time.monotonic()
         while True:
-            msgs = consumer.consume(1000, timeout)
+            # consume() waits its whole timeout unless the batch fills: poll briefly
+            msgs = consumer.consume(1000, 0.1)
             if not msgs:
-                raise KafkaError(f"timed out reading {topic}[{partition}] {start}..{stop}")
+                if time.monotonic() - idle_since > timeout:
+                    raise KafkaError(f"timed out reading {topic}[{partition}] {start}..{stop}")
+                continue
+            idle_since = time.monotonic()
             for msg in msgs:
                 if msg.error():
                     raise KafkaError(f"reading {topic}[{partition}]: {msg.error()}")
@@ -102,20 +130,9 @@ def read_range(
                 if msg.topic() != topic or msg.partition() != partition or offset < start:
                     continue  # left over from an earlier assignment
                 if offset > stop:
-                    return out
-                ts_type, ts = msg.timestamp()
-                out.append(
-                    Record(
-                        topic=topic,
-                        partition=partition,
-                        offset=offset,
-                        key=msg.key(),
-                        value=msg.value() or b"",
-                        timestamp_ms=None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
-                        restored=is_restored(msg.headers()),
-                    )
-                )
+                    return
+                yield msg
                 if offset >= stop:
-                    return out
+                    return
     finally:
         consumer.unassign()
