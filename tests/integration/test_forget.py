@@ -3,17 +3,22 @@ identifier hashes, and their future events are dropped."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from cdp.config import Settings
+from cdp.errors import KafkaError
+from cdp.identity.forget_topics import _Eraser
 from cdp.identity.queries import IdentityQueries
 from cdp.kafka.producer import Producer
 from cdp.kafka.reader import read_topic
 from cdp.lake.layout import lake_glob
 from cdp.pipeline.deadletter import decode
+from cdp.pipeline.records import RESTORED_HEADER
 from tests.integration.test_e2e import SCENARIO
 from tests.integration.workers import Workers
 
@@ -134,3 +139,59 @@ def test_forget_leaves_no_trace_and_suppresses(
     workers.wait_drained(PROCESSORS)
     assert queries.customer_for(ANN[0]) is None
     assert "after-1" not in everything_in_the_lake(settings)
+
+
+def restored_origins(settings: Settings, topics: dict[str, str]) -> Counter[str]:
+    """How many copies of each original record the topics hold."""
+    return Counter(
+        bytes(value).decode()
+        for topic in topics
+        for msg in read_topic(settings, topic)
+        for name, value in msg.headers() or ()
+        if name == RESTORED_HEADER
+    )
+
+
+def test_a_forget_stopped_before_its_delete_is_finished_by_the_next_one(
+    settings: Settings,
+    topics: dict[str, str],
+    workers: Workers,
+    db: Any,
+    cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in PROCESSORS:
+        workers.start(name)
+    with Producer(settings) as producer:
+        producer.send_many(SCENARIO)
+        web = settings.topic("touchpoints.web")  # the dead letter of someone else first
+        producer.send_raw(web, b"email:bob@example.nl", BOB_POISON)
+        producer.send_raw(web, b"email:ann@example.nl", ANN_POISON)
+    workers.wait_drained(PROCESSORS)
+    customer = IdentityQueries(db, settings).customer_for(ANN[0])
+    assert customer is not None
+    others = others_state(db, settings, customer)
+    delete_prefix = _Eraser._delete_prefix
+
+    def broker_gone_after_a_copy(self: _Eraser, *args: Any) -> None:
+        if self.result.restored:
+            raise KafkaError("the broker went away")
+        delete_prefix(self, *args)
+
+    with monkeypatch.context() as patch:  # others' records copied, their prefix kept
+        patch.setattr(_Eraser, "_delete_prefix", broker_gone_after_a_copy)
+        stopped = cli("identity", "forget", ANN[0], "--yes", "--json")
+    assert stopped.exit_code == 3, stopped.output
+    copied_once = restored_origins(settings, topics)
+    assert copied_once and set(copied_once.values()) == {1}
+    assert "ann@example.nl" in everything_on_kafka(settings, topics)
+    assert IdentityQueries(db, settings).customer_for(ANN[0]) == customer  # still findable
+
+    result = cli("identity", "forget", ANN[0], "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["topics"]["restored"] == 0  # the copies were there
+    assert restored_origins(settings, topics) == copied_once
+    kafka = everything_on_kafka(settings, topics)
+    assert "ann@example.nl" not in kafka and customer not in kafka
+    workers.wait_drained(PROCESSORS)
+    assert others_state(db, settings, customer) == others
