@@ -37,6 +37,10 @@ class Publisher:
         conf["message.timeout.ms"] = 30000
         self._producer = Producer(conf)
 
+    def close(self) -> None:
+        """Release the producer (every publish has flushed already)."""
+        self._producer.close()
+
     def publish(self, outputs: Sequence[Output], should_stop: Any = None) -> None:
         """Deliver every output, retrying failures with backoff until all are acked."""
         pending = list(outputs)

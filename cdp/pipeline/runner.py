@@ -127,6 +127,8 @@ class BatchRunner:
         closer = getattr(self.processor, "close", None)  # processors with resources
         if callable(closer):
             closer()
+        with contextlib.suppress(Exception):
+            self.publisher.close()
 
     # -- batches ----------------------------------------------------------------
     def run(self, records: Sequence[Record]) -> BatchResult:
