@@ -20,22 +20,21 @@ suppressed by then, so the pipeline drops them).
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka import Producer as KafkaProducer
 
 from cdp.config import Settings
 from cdp.errors import CDPError, KafkaError
 from cdp.identity.forget_match import PersonMatcher
-from cdp.kafka.reader import iter_range
+from cdp.kafka.reader import iter_range, range_consumer
 from cdp.kafka.topics import admin_client, existing_topics, topic_specs
 from cdp.kafka.watermarks import watermarks
-from cdp.pipeline.records import RESTORED_HEADER
+from cdp.pipeline.records import RESTORED_HEADER, restored_origin
 
 MAX_PASSES = 3
 Progress = Callable[[str, int], None]  # (topic[partition], records scanned so far)
@@ -116,16 +115,7 @@ class _Eraser:
         self.matcher = matcher
         self.result = result
         self.progress = progress
-        self.consumer = Consumer(
-            settings.librdkafka(
-                **{
-                    "group.id": f"cdp-forget-{uuid.uuid4().hex[:8]}",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": False,
-                    "isolation.level": "read_uncommitted",
-                }
-            )
-        )
+        self.consumer = range_consumer(settings, "forget")
         self.producer = KafkaProducer(
             settings.librdkafka(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5})
         )
@@ -150,20 +140,16 @@ class _Eraser:
         self.result.partitions[label] = self.result.partitions.get(label, 0) + len(scan.matched)
         return len(scan.matched)
 
-    def _messages(self, topic: str, partition: int, first: int, last: int) -> Iterator[Any]:
-        """The messages at offsets ``first..last`` (both included)."""
-        return iter_range(self.consumer, topic, partition, first, last)
-
     def _scan(self, topic: str, partition: int) -> _Scan:
         low, high = watermarks(self.consumer, topic, partition)
         scan = _Scan(low)
         copies: dict[str, int] = {}  # origin → offset of its copy
-        for msg in self._messages(topic, partition, low, high - 1):
+        for msg in iter_range(self.consumer, topic, partition, low, high - 1):
             headers = msg.headers()
             if self.matcher.record(msg.key(), msg.value(), headers):
                 scan.matched.add(msg.offset())
             else:
-                origin = _origin(headers)
+                origin = restored_origin(headers)
                 if origin is not None:
                     copies[origin] = msg.offset()
             self.result.scanned += 1
@@ -207,11 +193,11 @@ class _Eraser:
                 failures.append(str(err))
 
         restored = 0
-        for msg in self._messages(topic, partition, scan.low, last):
+        for msg in iter_range(self.consumer, topic, partition, scan.low, last):
             if msg.offset() in scan.matched:
                 continue
             headers = list(msg.headers() or [])
-            origin = _origin(headers)
+            origin = restored_origin(headers)
             if origin is None:
                 origin = f"{topic}:{partition}:{msg.offset()}"
                 headers.append((RESTORED_HEADER, origin.encode()))
@@ -249,10 +235,3 @@ class _Eraser:
                 raise KafkaError(
                     f"could not delete {topic}[{partition}] below offset {before}: {exc}"
                 ) from exc
-
-
-def _origin(headers: Any) -> str | None:
-    for name, value in headers or ():
-        if name == RESTORED_HEADER:
-            return bytes(value).decode() if value is not None else ""
-    return None

@@ -59,9 +59,9 @@ def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> Iterato
 
 
 def range_consumer(settings: Settings, name: str) -> Any:
-    """A consumer for :func:`read_range`: assigns partitions itself, never joins the
-    group named here and never commits. Reads what Faust's consumer reads
-    (``read_uncommitted``)."""
+    """A consumer for :func:`read_range` and :func:`iter_range`: assigns partitions
+    itself, never joins the group named here and never commits. Reads what Faust's
+    consumer reads (``read_uncommitted``)."""
     return Consumer(
         settings.librdkafka(
             **{

@@ -24,14 +24,20 @@ class Record:
 RESTORED_HEADER = "cdp-restored"
 
 
-def is_restored(headers: Any) -> bool:
-    """Whether Kafka headers (pairs or a mapping, as clients give them) mark a
-    restored copy."""
+def restored_origin(headers: Any) -> str | None:
+    """The original a restored copy names ("topic:p:offset"), or None for any other
+    record; ``headers`` as Kafka clients give them (pairs or a mapping)."""
     if not headers:
-        return False
-    if isinstance(headers, Mapping):
-        return RESTORED_HEADER in headers
-    return any(name == RESTORED_HEADER for name, _ in headers)
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        if name == RESTORED_HEADER:
+            return bytes(value).decode() if value is not None else ""
+    return None
+
+
+def is_restored(headers: Any) -> bool:
+    return restored_origin(headers) is not None
 
 
 def by_partition(records: Iterable[Record]) -> dict[tuple[str, int], list[Record]]:
