@@ -66,18 +66,29 @@ def everything_on_kafka(settings: Settings, topics: dict[str, str]) -> str:
     return "\n".join(out)
 
 
+def her_customer_ids(db: Any, customer: str) -> list[str]:
+    """Her customer id and the ids merged into it: an event archived before a merge
+    (s1 read before l1 links the card to her email) carries a former id."""
+    former = db.execute("SELECT old_id FROM customer_redirects WHERE customer_id = %s",
+                        (customer,)).fetchall()  # fmt: skip
+    return [customer, *(r[0] for r in former)]
+
+
 def others_state(db: Any, settings: Settings, customer: str) -> tuple[Any, ...]:
+    """Everyone else's journeys, identities and lake rows."""
+    hers = her_customer_ids(db, customer)
     journeys = db.execute(
         "SELECT customer_id, stage, purchase_count, cart FROM journey"
-        " WHERE customer_id <> %s ORDER BY 1",
-        (customer,),
+        " WHERE customer_id <> ALL(%s) ORDER BY 1",
+        (hers,),
     ).fetchall()
     ids = db.execute(
-        "SELECT node_id, customer_id FROM identities WHERE customer_id <> %s ORDER BY 1",
-        (customer,),
+        "SELECT node_id, customer_id FROM identities WHERE customer_id <> ALL(%s) ORDER BY 1",
+        (hers,),
     ).fetchall()
+    listed = ", ".join(f"'{c}'" for c in hers)
     lake = duckdb.sql(f"SELECT message_id, customer_id FROM read_parquet("
-                      f"'{lake_glob(settings.lake_path)}') WHERE customer_id <> '{customer}'"
+                      f"'{lake_glob(settings.lake_path)}') WHERE customer_id NOT IN ({listed})"
                       " ORDER BY 1").fetchall()  # fmt: skip
     return journeys, ids, lake
 
@@ -91,16 +102,21 @@ def test_forget_leaves_no_trace_and_suppresses(
 ) -> None:
     for name in PROCESSORS:
         workers.start(name)
-    with Producer(settings) as producer:
-        producer.send_many(SCENARIO)
+    card_registered = next(e for e in SCENARIO if e["messageId"] == "l1")
+    with Producer(settings) as producer:  # her store purchase is archived before the
+        producer.send_many([e for e in SCENARIO if e is not card_registered])
         web = settings.topic("touchpoints.web")
         producer.send_raw(web, b"email:ann@example.nl", ANN_POISON)  # dead-lettered
         producer.send_raw(web, b"email:bob@example.nl", BOB_POISON)
+    workers.wait_drained(PROCESSORS)
+    with Producer(settings) as producer:  # card is linked to her email: a merge
+        producer.send(card_registered)
     workers.wait_drained(PROCESSORS)
     queries = IdentityQueries(db, settings)
     hashes = [queries.node_id(spec) for spec in ANN]
     customer = queries.customer_for(ANN[0])
     assert customer is not None and all(hashes)
+    assert len(her_customer_ids(db, customer)) == 2, "the lake holds a former id of hers"
     before_pg, before_lake = everything_in_postgres(db), everything_in_the_lake(settings)
     assert customer in before_pg and customer in before_lake  # the search can find things
     held = db.execute("SELECT count(*) FROM activation_profiles WHERE customer_id = %s",
