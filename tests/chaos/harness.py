@@ -12,16 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import orjson
 import psycopg
 
 from cdp.config import Settings
-from cdp.events import parse_object
+from cdp.events import CHANNELS, parse_object
 from cdp.generate import generate
 from cdp.identity.graph import observation_from_event
 from cdp.identity.hashing import IdentifierHasher
 from cdp.identity.rules import MergeRules
 from cdp.kafka.producer import Producer
+from cdp.kafka.reader import read_topic
 from cdp.lake.layout import lake_glob, part_files
+from cdp.pipeline.deadletter import decode
 from tests.integration.test_generated_traffic import reference
 from tests.integration.workers import Workers
 
@@ -158,7 +161,36 @@ def check_state(settings: Settings, db: Any, traffic: Traffic) -> dict[str, int]
         ),
         "purchases": int(purchases),
     }
+    if figures["lost"] > 0:
+        figures["missing"] = where_missing(settings, db, traffic)
     return figures
+
+
+def where_missing(settings: Settings, db: Any, traffic: Traffic, most: int = 10) -> str:
+    """For events identity never applied: where Kafka holds them, the identity fence of
+    that partition, and any dead letter with their messageId (a failure's first clue)."""
+    seen = {r[0] for r in db.execute(
+        "SELECT message_id FROM seen_messages WHERE consumer = 'identity'")}  # fmt: skip
+    missing = sorted({e["messageId"] for e in traffic.events} - seen)[:most]
+    rows = db.execute("SELECT topic, partition, last_offset FROM applied_offsets"
+                      " WHERE consumer = 'identity'")  # fmt: skip
+    fences = {(t, p): o for t, p, o in rows}
+    found: dict[str, list[str]] = {m: [] for m in missing}
+    for topic in (settings.topic(f"touchpoints.{ch}") for ch in CHANNELS):
+        for msg in read_topic(settings, topic):
+            try:
+                mid = orjson.loads(msg.value()).get("messageId")
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if mid in found:
+                fence = fences.get((topic, msg.partition()))
+                found[mid].append(f"{topic}[{msg.partition()}]@{msg.offset()} fence={fence}")
+    for msg in read_topic(settings, settings.topic("deadletter")):
+        doc = decode(msg.value())
+        for mid in found:
+            if mid.encode() in (doc.get("raw") or b""):
+                found[mid].append(f"dead-lettered: {doc['reason']}")
+    return "; ".join(f"{m}: {', '.join(w) or 'not on Kafka'}" for m, w in found.items())
 
 
 def wait_and_time(workers: Workers, names: list[str], timeout: float) -> float:

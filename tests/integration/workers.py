@@ -37,6 +37,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CDP_DB_ROLE_READER": "cdp_reader",
             # many workers share this machine: no metrics port unless a test asks
             "CDP_METRICS_PORT": "0",
+            # a SIGKILLed worker's last log lines are what explains a failure
+            "PYTHONUNBUFFERED": "1",
         }
     )
     return env
