@@ -25,6 +25,7 @@ from cdp.kafka.producer import Producer
 from cdp.kafka.reader import read_topic
 from cdp.lake.layout import lake_glob, part_files
 from cdp.pipeline.deadletter import decode
+from cdp.pipeline.lag import end_offsets
 from tests.integration.test_generated_traffic import reference
 from tests.integration.workers import Workers
 
@@ -67,6 +68,13 @@ def make_traffic(settings: Settings, customers: int, days: int, seed: int) -> Tr
 def produce(settings: Settings, events: list[dict[str, Any]]) -> None:
     with Producer(settings, source="chaos") as producer:
         producer.send_many(events)
+    assert producer.delivered == len(events), f"{producer.delivered} of {len(events)} delivered"
+
+
+def records_on_kafka(settings: Settings) -> int:
+    """Records the channel topics hold (nothing is deleted during a chaos run)."""
+    topics = [settings.topic(f"touchpoints.{ch}") for ch in CHANNELS]
+    return sum(end_offsets(settings, topics).values())
 
 
 @dataclass
@@ -147,6 +155,7 @@ def check_state(settings: Settings, db: Any, traffic: Traffic) -> dict[str, int]
     purchases = db.execute("SELECT coalesce(sum(purchase_count), 0) FROM journey").fetchone()[0]
     figures = {
         "events_sent": len(traffic.events),
+        "on_kafka": records_on_kafka(settings),
         "distinct_events": traffic.distinct,
         "applied": applied,
         "lost": traffic.distinct - applied,
