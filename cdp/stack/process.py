@@ -60,6 +60,14 @@ def stop_pid(pid: int, timeout: float = 30.0) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:  # ours: wait() reaps it (polling could see the zombie and stop)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_alive(pid):
