@@ -103,13 +103,14 @@ def test_forget_leaves_no_trace_and_suppresses(
     for name in PROCESSORS:
         workers.start(name)
     card_registered = next(e for e in SCENARIO if e["messageId"] == "l1")
-    with Producer(settings) as producer:  # her store purchase is archived before the
+    # her store purchase is archived before her card is linked to her email (a merge)
+    with Producer(settings) as producer:
         producer.send_many([e for e in SCENARIO if e is not card_registered])
         web = settings.topic("touchpoints.web")
         producer.send_raw(web, b"email:ann@example.nl", ANN_POISON)  # dead-lettered
         producer.send_raw(web, b"email:bob@example.nl", BOB_POISON)
     workers.wait_drained(PROCESSORS)
-    with Producer(settings) as producer:  # card is linked to her email: a merge
+    with Producer(settings) as producer:
         producer.send(card_registered)
     workers.wait_drained(PROCESSORS)
     queries = IdentityQueries(db, settings)
