@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # journey 9401, archive 9402, actions 9403).
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
+    # One log line per batch with each partition's position and the batch's offsets
+    # (cdp.pipeline.fence.describe): what a post-mortem of a lost or doubled record
+    # needs. The chaos suite turns it on.
+    log_offsets: bool = False
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

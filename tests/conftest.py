@@ -8,6 +8,8 @@ Services, in this order of preference:
 
 Factory fixtures hand each test its own topics (a unique topic prefix), consumer
 group and PostgreSQL schema, so tests never see each other's data.
+``CDP_TEST_KEEP_SCHEMAS=1`` keeps each test's schema afterwards, for a post-mortem
+against services of your own (1. above).
 """
 
 from __future__ import annotations
@@ -104,8 +106,9 @@ def settings(services: Settings, unique: str, tmp_path: Path) -> Iterator[Settin
     try:
         yield per_test
     finally:
-        with psycopg.connect(services.dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        if not os.environ.get("CDP_TEST_KEEP_SCHEMAS"):  # kept for a post-mortem
+            with psycopg.connect(services.dsn(), autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -25,6 +25,28 @@ def load_fences(
     return {(t, p): o for t, p, o in rows}
 
 
+def load_published(
+    conn: psycopg.Connection[Any], consumer: str, records: Sequence[Record]
+) -> dict[tuple[str, int], int]:
+    """Per partition: the last offset applied *with its outputs on Kafka* (the lesser
+    of the fence and ``published_offset``; -1 when nothing was published yet).
+
+    A batch must be complete from here on (:func:`holes`), not only from the fence:
+    a worker killed between its commit and its publish leaves records applied but not
+    published, and the consumer group can commit past them (Faust acknowledges the
+    messages it skips around a rebalance, and with no earlier commit on the partition
+    nothing stops the commit from passing a batch still in flight). Read back, they
+    are fenced, so the processor re-publishes their outputs instead of applying them.
+    """
+    topics = sorted({r.topic for r in records})
+    rows = conn.execute(
+        "SELECT topic, partition, LEAST(last_offset, COALESCE(published_offset, -1))"
+        " FROM applied_offsets WHERE consumer = %s AND topic = ANY(%b)",
+        (consumer, topics),
+    ).fetchall()
+    return {(t, p): o for t, p, o in rows}
+
+
 def split_fenced(
     fences: dict[tuple[str, int], int], records: Sequence[Record]
 ) -> tuple[list[Record], list[Record]]:
@@ -44,16 +66,18 @@ def holes(
     records: Sequence[Record],
     checked: dict[tuple[str, int], int] | None = None,
 ) -> dict[tuple[str, int], tuple[int | None, int]]:
-    """Partitions where ``records`` do not continue exactly where the fence left off.
+    """Partitions where ``records`` do not continue exactly where ``fences`` left off.
 
     Advancing a fence to a batch's greatest offset claims every offset below it was
     applied, so a batch must hold every record between its partition's fence and its
     greatest offset. A consumer that skipped records (a client bug, a reset or seek
-    past them) breaks that silently; this finds it. Per such partition: (first offset
-    the batch should start at, or None when there is no fence yet and the batch does
-    not start at offset 0; the batch's greatest offset). ``checked`` holds, per
-    partition, the offset up to which Kafka was read and found to have no other
-    records (control records, compaction): offsets up to there are not holes.
+    past them) breaks that silently; this finds it. The batch runner passes the
+    published positions (:func:`load_published`), so that records applied but never
+    published are found the same way. Per such partition: (first offset the batch
+    should start at, or None when there is no fence yet and the batch does not start
+    at offset 0; the batch's greatest offset). ``checked`` holds, per partition, the
+    offset up to which Kafka was read and found to have no other records (control
+    records, compaction): offsets up to there are not holes.
     """
     offsets: dict[tuple[str, int], list[int]] = {}
     for rec in records:
@@ -72,6 +96,18 @@ def holes(
                 break
             expected = offset + 1
     return out
+
+
+def describe(positions: dict[tuple[str, int], int], records: Sequence[Record]) -> str:
+    """One line for the log: per partition, its position and the batch's offsets
+    (``web[2] @41 42-97/56``: position 41, offsets 42 to 97, 56 records)."""
+    offsets: dict[tuple[str, int], list[int]] = {}
+    for rec in records:
+        offsets.setdefault((rec.topic, rec.partition), []).append(rec.offset)
+    return " ".join(
+        f"{t}[{p}] @{positions.get((t, p), '-')} {min(o)}-{max(o)}/{len(o)}"
+        for (t, p), o in sorted(offsets.items())
+    )
 
 
 def top_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:

@@ -4,10 +4,11 @@
 - transient database errors (connection lost, server restarting, deadlock) are
   retried with backoff, forever, while the partition waits: nothing is acked that was
   not written;
-- a batch that does not continue exactly where its partition's fence left off (the
-  consumer skipped records: a client bug, a reset or seek past them) is completed
-  from Kafka before it is applied, so a fence never moves past a record that was not
-  applied;
+- a batch that does not continue exactly where its partition's outputs were last
+  published (the consumer skipped records: a client bug, a reset or seek past them,
+  or a commit past a batch still in flight) is completed from Kafka before it is
+  applied, so a fence never moves past a record that was not applied, and no record
+  stays applied without its outputs on Kafka;
 - a permanent error is narrowed down by bisecting the batch; the one record that
   still fails alone becomes a dead letter with the database's message, and its
   offset is fenced so the partition moves on;
@@ -52,8 +53,8 @@ _TRANSIENT = (
 
 
 class _Holes(Exception):
-    """The batch has holes between its fences and its greatest offsets (see
-    :func:`cdp.pipeline.fence.holes`); raised before anything is applied."""
+    """The batch has holes between its published positions and its greatest offsets
+    (see :func:`cdp.pipeline.fence.holes`); raised before anything is applied."""
 
     def __init__(self, holes: dict[tuple[str, int], tuple[int | None, int]]) -> None:
         super().__init__(f"holes in {sorted(holes)}")
@@ -165,11 +166,20 @@ class BatchRunner:
                 "processor=%s could not mark outputs published: %s", self.processor.name, exc
             )
 
-    def _apply_once(self, records: Sequence[Record]) -> BatchResult:
+    def _apply_once(self, records: Sequence[Record], part_of_batch: bool) -> BatchResult:
         conn = self._connection()
         with conn.transaction():
-            fences = fence.load_fences(conn, self.processor.name, records)
-            holes = fence.holes(fences, records, self._checked)
+            # A whole batch must continue where its outputs were last published; a
+            # part of one being bisected, where the part before it was applied (its
+            # outputs are published with the whole batch's).
+            load = fence.load_fences if part_of_batch else fence.load_published
+            positions = load(conn, self.processor.name, records)
+            holes = fence.holes(positions, records, self._checked)
+            if self.settings.log_offsets:
+                log.info(
+                    "processor=%s offsets %s%s", self.processor.name,
+                    fence.describe(positions, records), f" holes={holes}" if holes else "",
+                )  # fmt: skip
             if holes:
                 raise _Holes(holes)  # nothing applied yet: the transaction rolls back
             live = [r for r in records if not r.restored]
@@ -218,20 +228,24 @@ class BatchRunner:
         ]
         for key, (_, last) in holes.items():
             self._checked[key] = max(self._checked.get(key, -1), last)
+        ranges = ", ".join(f"{t}[{p}] {f}..{last}" for (t, p), (f, last) in sorted(holes.items()))
         if added:
             self.refetched += len(added)
             log.warning(
                 "processor=%s the consumer skipped %d record(s); read them back from Kafka: %s",
-                self.processor.name, len(added),
-                ", ".join(f"{t}[{p}] {f}..{last}" for (t, p), (f, last) in sorted(holes.items())),
+                self.processor.name, len(added), ranges,
             )  # fmt: skip
+        else:  # offsets Kafka has no record at (control records, compaction)
+            log.info("processor=%s no records in the gaps of %s", self.processor.name, ranges)
         return sorted([*records, *added], key=lambda r: (r.topic, r.partition, r.offset))
 
-    def _apply_with_retry(self, records: Sequence[Record]) -> BatchResult:
+    def _apply_with_retry(
+        self, records: Sequence[Record], part_of_batch: bool = False
+    ) -> BatchResult:
         delay = 0.2
         while True:
             try:
-                return self._apply_once(records)
+                return self._apply_once(records, part_of_batch)
             except _Holes as exc:
                 records = self._fill_holes(records, exc.holes)
             except _TRANSIENT as exc:
@@ -265,6 +279,6 @@ class BatchRunner:
             result.count("dead_lettered")
             return result
         mid = len(records) // 2
-        result = self._apply_with_retry(records[:mid])
-        result.extend(self._apply_with_retry(records[mid:]))
+        result = self._apply_with_retry(records[:mid], part_of_batch=True)
+        result.extend(self._apply_with_retry(records[mid:], part_of_batch=True))
         return result

@@ -9,22 +9,26 @@ from typing import Any
 
 import orjson
 import psycopg
+import pytest
 
 from cdp.config import Settings
 from cdp.pipeline import fence
 from cdp.pipeline.deadletter import decode
-from cdp.pipeline.publish import Output
+from cdp.pipeline.publish import Output, Publisher
 from cdp.pipeline.records import Record
 from cdp.pipeline.runner import BatchResult, BatchRunner
 
 
 class SumProcessor:
-    """Adds each record's integer value to a total: applied twice would show."""
+    """Adds each record's integer value to a total: applied twice would show. With
+    ``republish``, fenced records have their output published again (as the identity
+    processor does)."""
 
     name = "sum"
 
-    def __init__(self, out_topic: str) -> None:
+    def __init__(self, out_topic: str, republish: bool = False) -> None:
         self.out_topic = out_topic
+        self.republish = republish
 
     def apply(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
@@ -34,6 +38,8 @@ class SumProcessor:
             # a value of "boom" violates the column type: a permanent error
             conn.execute("INSERT INTO sums (v) VALUES (%s)", (value,))
             result.outputs.append(Output(self.out_topic, rec.key, rec.value))
+        if self.republish:
+            result.outputs += [Output(self.out_topic, r.key, r.value) for r in fenced]
         fence.advance(conn, self.name, records)
         result.count("applied", len(fresh))
         result.count("fenced", len(fenced))
@@ -166,4 +172,47 @@ def test_a_first_batch_that_does_not_start_at_the_log_start_is_completed(
     result = runner.run(records[2:])  # no fence yet, and offsets 0-1 never delivered
     assert result.stats["refetched"] == 2
     assert db.execute("SELECT count(*), sum(v) FROM sums").fetchone() == (4, 10)
+    runner.close()
+
+
+class KilledBeforePublish(Exception):
+    pass
+
+
+class DyingPublisher(Publisher):
+    """A worker SIGKILLed after its commit, before its outputs reached Kafka."""
+
+    def publish(self, outputs: Sequence[Output], should_stop: Any = None) -> None:
+        raise KilledBeforePublish
+
+
+def test_records_applied_but_never_published_are_read_back_and_republished(
+    settings: Settings, topics: dict[str, str], db: Any, consume: Any
+) -> None:
+    """The next owner's consumer can start past a batch that was applied but never
+    published (Faust acks messages it skips around a rebalance and may commit past a
+    batch in flight): the runner reads that batch back from Kafka, so its outputs
+    are published, and applies nothing twice."""
+    db.execute("CREATE TABLE sums (v integer NOT NULL)")
+    topic, out = settings.topic("touchpoints.store"), settings.topic("actions")
+    records = _on_kafka(settings, topic, list(range(1, 11)))
+    dying = BatchRunner(
+        settings, SumProcessor(out, republish=True), DyingPublisher(settings, "dying")
+    )
+    with pytest.raises(KilledBeforePublish):
+        dying.run(records[:4])
+    dying.close()
+    assert db.execute("SELECT last_offset, published_offset FROM applied_offsets").fetchone() == (
+        3,
+        None,
+    )
+    runner = BatchRunner(settings, SumProcessor(out, republish=True))
+    result = runner.run(records[6:])  # the consumer starts at offset 6
+    assert result.stats["refetched"] == 6 and result.stats["fenced"] == 4
+    assert db.execute("SELECT count(*), sum(v) FROM sums").fetchone() == (10, 55)
+    assert sorted(orjson.loads(m.value()) for m in consume(out, n=10)) == list(range(1, 11))
+    assert db.execute("SELECT last_offset, published_offset FROM applied_offsets").fetchone() == (
+        9,
+        9,
+    )
     runner.close()

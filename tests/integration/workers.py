@@ -39,6 +39,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CDP_METRICS_PORT": "0",
             # a SIGKILLed worker's last log lines are what explains a failure
             "PYTHONUNBUFFERED": "1",
+            "CDP_LOG_OFFSETS": "1",
         }
     )
     return env

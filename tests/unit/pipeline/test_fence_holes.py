@@ -3,7 +3,7 @@ or advancing the fence to its greatest offset would skip records never applied."
 
 from __future__ import annotations
 
-from cdp.pipeline.fence import holes
+from cdp.pipeline.fence import describe, holes
 from cdp.pipeline.records import Record
 
 
@@ -46,3 +46,8 @@ def test_offsets_kafka_was_read_and_found_empty_are_not_holes() -> None:
     # e.g. a transaction marker at offset 5: Kafka has no record there
     assert holes({("t", 0): 4}, _recs(6, 7), checked={("t", 0): 7}) == {}
     assert holes({("t", 0): 4}, _recs(6, 7, 10), checked={("t", 0): 7}) == {("t", 0): (5, 10)}
+
+
+def test_describe_names_each_partition_its_position_and_offsets() -> None:
+    records = _recs(5, 6, 7) + [Record("u", 1, 0, None, b"")]
+    assert describe({("t", 0): 4}, records) == "t[0] @4 5-7/3 u[1] @- 0-0/1"
