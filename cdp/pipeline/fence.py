@@ -16,13 +16,8 @@ from cdp.pipeline.records import Record
 def load_fences(
     conn: psycopg.Connection[Any], consumer: str, records: Sequence[Record]
 ) -> dict[tuple[str, int], int]:
-    topics = sorted({r.topic for r in records})
-    rows = conn.execute(
-        "SELECT topic, partition, last_offset FROM applied_offsets"
-        " WHERE consumer = %s AND topic = ANY(%b)",
-        (consumer, topics),
-    ).fetchall()
-    return {(t, p): o for t, p, o in rows}
+    """Per partition of ``records``: the last offset applied (its fence)."""
+    return _load(conn, consumer, records, "last_offset")
 
 
 def load_published(
@@ -38,10 +33,17 @@ def load_published(
     nothing stops the commit from passing a batch still in flight). Read back, they
     are fenced, so the processor re-publishes their outputs instead of applying them.
     """
+    return _load(conn, consumer, records, "LEAST(last_offset, COALESCE(published_offset, -1))")
+
+
+def _load(
+    conn: psycopg.Connection[Any], consumer: str, records: Sequence[Record], position: str
+) -> dict[tuple[str, int], int]:
+    """``position`` (an SQL expression, never user input) per partition of ``records``."""
     topics = sorted({r.topic for r in records})
     rows = conn.execute(
-        "SELECT topic, partition, LEAST(last_offset, COALESCE(published_offset, -1))"
-        " FROM applied_offsets WHERE consumer = %s AND topic = ANY(%b)",
+        f"SELECT topic, partition, {position} FROM applied_offsets"
+        " WHERE consumer = %s AND topic = ANY(%b)",
         (consumer, topics),
     ).fetchall()
     return {(t, p): o for t, p, o in rows}

@@ -49,5 +49,5 @@ def test_offsets_kafka_was_read_and_found_empty_are_not_holes() -> None:
 
 
 def test_describe_names_each_partition_its_position_and_offsets() -> None:
-    records = _recs(5, 6, 7) + [Record("u", 1, 0, None, b"")]
+    records = [*_recs(5, 6, 7), Record("u", 1, 0, None, b"")]
     assert describe({("t", 0): 4}, records) == "t[0] @4 5-7/3 u[1] @- 0-0/1"

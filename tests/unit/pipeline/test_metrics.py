@@ -141,7 +141,7 @@ def test_the_runner_records_every_batch(monkeypatch: pytest.MonkeyPatch) -> None
     records = _records("cdp.touchpoints.web", 3)
     failures = [TransientStoreError("server restarting")]
 
-    def apply_once(batch: Sequence[Record]) -> BatchResult:
+    def apply_once(batch: Sequence[Record], _part_of_batch: bool) -> BatchResult:
         if failures:
             raise failures.pop()
         result = BatchResult(outputs=[Output("cdp.touchpoints.resolved", None, b"")])
