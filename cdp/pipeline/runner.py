@@ -232,7 +232,8 @@ class BatchRunner:
         if added:
             self.refetched += len(added)
             log.warning(
-                "processor=%s the consumer skipped %d record(s); read them back from Kafka: %s",
+                "processor=%s read %d record(s) back from Kafka that the batch lacked (skipped"
+                " by the consumer, or applied without their publication recorded): %s",
                 self.processor.name, len(added), ranges,
             )  # fmt: skip
         else:  # offsets Kafka has no record at (control records, compaction)
