@@ -55,7 +55,8 @@ def test_sigkills_then_full_redelivery_change_nothing(
     produce(settings, traffic.events)
     for name in ["identity", "identity", "journey", "archive"]:
         workers.start(name)
-    # kill often enough to land at least KILLS kills while the backlog drains
+    # a kill every ~2 s (jittered) until KILLS have landed: `make test-chaos` asks for
+    # 60, which spans most of its ~200k-event drain
     killer = Killer(workers, every_s=2.0)
     killer.start()
     try:
