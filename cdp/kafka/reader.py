@@ -3,6 +3,7 @@ commits): for `cdp dlq`, `cdp identity rebuild` and tests."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from cdp.config import Settings
 from cdp.errors import KafkaError
 from cdp.kafka.watermarks import watermarks
 from cdp.pipeline.records import Record, is_restored
+
+log = logging.getLogger(__name__)
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> Iterator[Any]:
@@ -83,10 +86,22 @@ def read_range(
     timeout: float = 10.0,
 ) -> list[Record]:
     """The records of ``topic[partition]`` with offsets ``first..last`` (both included;
-    ``first`` None: from the partition's start) that are still on the broker."""
+    ``first`` None: from the partition's start) that are still on the broker.
+
+    Raises :class:`KafkaError` when the broker's end offset is not past ``last`` yet
+    (a broker just restarted can report a lagging high watermark): a shorter answer
+    would pass for a complete one. Records already deleted (retention, DeleteRecords)
+    cannot be read; that is logged."""
     low, high = watermarks(consumer, topic, partition, timeout=timeout)
+    if high <= last:
+        raise KafkaError(f"{topic}[{partition}] ends at {high}, not yet past offset {last}")
     start = low if first is None else max(first, low)
-    stop = min(last, high - 1)
+    if first is not None and first < low:
+        log.warning(
+            "%s[%d] offsets %d..%d are no longer on the broker (retention or deletion)",
+            topic, partition, first, min(low - 1, last),
+        )  # fmt: skip
+    stop = last
     if start > stop:
         return []
     return [_record(msg) for msg in iter_range(consumer, topic, partition, start, stop, timeout)]

@@ -216,3 +216,22 @@ def test_records_applied_but_never_published_are_read_back_and_republished(
         9,
     )
     runner.close()
+
+
+def test_a_range_read_never_passes_a_short_answer_for_a_whole_one(
+    settings: Settings, topics: dict[str, str]
+) -> None:
+    """The refetch marks a range as read; a broker whose end offset lags (just
+    restarted) must make it retry, not return the part it has."""
+    from cdp.errors import KafkaError
+    from cdp.kafka.reader import range_consumer, read_range
+
+    topic = settings.topic("touchpoints.service")
+    assert [r.offset for r in _on_kafka(settings, topic, [1, 2, 3])] == [0, 1, 2]
+    consumer = range_consumer(settings, "test")
+    try:
+        assert [r.offset for r in read_range(consumer, topic, 0, 1, 2)] == [1, 2]
+        with pytest.raises(KafkaError, match="not yet past offset 3"):
+            read_range(consumer, topic, 0, 1, 3)
+    finally:
+        consumer.close()
