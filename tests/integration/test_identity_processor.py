@@ -16,10 +16,15 @@ from tests.integration.test_e2e import SCENARIO
 
 
 def _records(settings: Settings, events: list[dict[str, Any]]) -> list[Record]:
-    return [
-        Record(settings.topic(f"touchpoints.{e['channel']}"), 0, i, None, orjson.dumps(e))
-        for i, e in enumerate(events)
-    ]
+    """``events`` as records of their channel topics, numbered per partition from 0 as
+    Kafka would: the runner reads any gap back from the broker, where these are not."""
+    next_offset: dict[str, int] = {}
+    records = []
+    for e in events:
+        topic = settings.topic(f"touchpoints.{e['channel']}")
+        offset = next_offset[topic] = next_offset.get(topic, -1) + 1
+        records.append(Record(topic, 0, offset, None, orjson.dumps(e)))
+    return records
 
 
 def _clusters(db: Any) -> set[frozenset[str]]:
