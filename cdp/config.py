@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     kafka_ssl_key_location: str | None = None
     kafka_ssl_key_password: SecretStr | None = None
 
+    # --- stream workers (Faust) ---
+    # How long the group waits for a silent worker before giving its partitions to
+    # the others: after a crash those partitions stand still this long. Faust's own
+    # default is 60 s; heartbeats go every third of it (at most every 3 s).
+    kafka_session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
+
     # --- topics ---
     # A prefix for every topic name (empty in production: the names are a public
     # contract); tests use it to get private topics on a shared broker.

@@ -103,6 +103,8 @@ def create_app(
         broker_commit_every=batch_max,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         stream_buffer_maxsize=batch_max * 2,
         producer_acks=-1,
         logging_config=None,

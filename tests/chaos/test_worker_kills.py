@@ -9,6 +9,7 @@ Sizes: ``CDP_CHAOS_CUSTOMERS`` (default 400 ≈ 20k events, for `make test`);
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
@@ -55,21 +56,23 @@ def test_sigkills_then_full_redelivery_change_nothing(
     produce(settings, traffic.events)
     for name in ["identity", "identity", "journey", "archive"]:
         workers.start(name)
-    # a kill every ~2 s (jittered) until KILLS have landed: `make test-chaos` asks for
-    # 60, which spans most of its ~200k-event drain
+    # a kill every ~2 s (jittered) of a worker past its start-up, until KILLS have
+    # landed; kills_in_batch reports how many hit a batch in flight
     killer = Killer(workers, every_s=2.0)
     killer.start()
     try:
         while len(killer.kills) < KILLS:
             assert all(p.poll() is None or p.returncode == -9 for _, p in workers.procs)
-            import time
-
             time.sleep(0.5)
     finally:
         killer.stop()
     seconds = wait_and_time(workers, ALL, timeout=600)
     figures = check_state(settings, db, traffic)
-    figures |= {"kills": len(killer.kills), "drain_s": round(seconds, 1)}
+    figures |= {
+        "kills": len(killer.kills),
+        "kills_in_batch": killer.in_flight,
+        "drain_s": round(seconds, 1),
+    }
     report("worker kills", figures)
     assert len(killer.kills) >= KILLS
     assert figures["lost"] == 0 and figures["lost_journey"] == 0

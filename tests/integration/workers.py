@@ -4,6 +4,7 @@ topics and schema, and wait for them to drain."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,10 +52,12 @@ class Workers:
         self.log_dir = log_dir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[Any] = []
+        self._log_paths: dict[int, Path] = {}  # by pid
 
     def start(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Start one worker; ``env`` adds to (or overrides) :func:`worker_env`."""
-        log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab")  # noqa: SIM115
+        path = self.log_dir / f"{name}-{len(self.procs)}.log"
+        log = open(path, "ab")  # noqa: SIM115
         self._logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name],
@@ -63,7 +66,19 @@ class Workers:
             stderr=subprocess.STDOUT,
         )
         self.procs.append((name, proc))
+        self._log_paths[proc.pid] = path
         return proc
+
+    def has_applied_a_batch(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Whether ``proc`` is past its start-up: it has logged a finished batch."""
+        return b" batch=" in self._log_paths[proc.pid].read_bytes()
+
+    def batch_in_flight(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Whether ``proc`` (stopped) died inside a batch: its last batch started
+        (``offsets`` line, ``CDP_LOG_OFFSETS``) and never logged its end (``batch=``)."""
+        text = self._log_paths[proc.pid].read_bytes()
+        started = [m.start() for m in re.finditer(rb"processor=\w+ offsets ", text)]
+        return bool(started) and started[-1] > text.rfind(b" batch=")
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         proc.send_signal(sig)
