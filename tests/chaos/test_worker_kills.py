@@ -2,8 +2,9 @@
 the database and the lake must equal the pure batch reference: 0 lost, 0 applied
 twice, identical clusters and stages.
 
-Sizes: ``CDP_CHAOS_CUSTOMERS`` (default 400 ≈ 20k events, for `make test`);
-`make test-chaos` runs 4000 customers ≈ 200k events.
+Sizes: ``CDP_CHAOS_CUSTOMERS`` (default 400 ≈ 13k events, for `make test`);
+`make test-chaos` runs 6000 customers ≈ 200k events. ``CDP_CHAOS_KILLS``: 10, and 60
+in `make test-chaos`.
 """
 
 from __future__ import annotations
