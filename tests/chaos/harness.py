@@ -80,17 +80,22 @@ def records_on_kafka(settings: Settings) -> int:
 class Killer:
     """SIGKILLs a random worker every ``every_s`` (jittered) and restarts it.
 
-    Only workers past their start-up (they have logged a finished batch) are killed:
-    picking among all of them kills restarted workers again before they join their
-    group, so the kills pile up in start-up storms while nothing is processed, and
-    the batches in flight that the test is about are hardly ever hit. ``in_flight``
-    counts the kills that landed inside a batch (between its start and its end)."""
+    Most kills pick among workers past their start-up (they have logged a finished
+    batch), so they land among batches in flight; picking among all workers kills
+    restarted ones again before they join their group, and the kills pile up in
+    start-up storms while nothing is processed. A share of ``storm_share`` still picks
+    among all live workers, start-up included, to keep rebalances interrupted by
+    kills in the mix. ``in_flight`` counts the kills that landed inside a batch
+    (between its start and its end), ``in_startup`` those of a worker that had not
+    finished a batch yet."""
 
     workers: Workers
     every_s: float = 3.0
     seed: int = 1
+    storm_share: float = 0.25
     kills: list[str] = field(default_factory=list)
     in_flight: int = 0
+    in_startup: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -101,20 +106,21 @@ class Killer:
     def _run(self) -> None:
         rng = random.Random(self.seed)
         while not self._stop.wait(self.every_s * rng.uniform(0.5, 1.5)):
+            storm = rng.random() < self.storm_share
             victim = None
             while victim is None and not self._stop.wait(0.2):
-                ready = [
-                    (n, p)
-                    for n, p in self.workers.procs
-                    if p.poll() is None and self.workers.has_applied_a_batch(p)
-                ]
-                victim = rng.choice(ready) if ready else None
+                alive = [(n, p) for n, p in self.workers.procs if p.poll() is None]
+                ready = [(n, p) for n, p in alive if self.workers.has_applied_a_batch(p)]
+                candidates = alive if storm else ready
+                victim = rng.choice(candidates) if candidates else None
             if victim is None:
                 return
             name, proc = victim
+            started = self.workers.has_applied_a_batch(proc)
             self.workers.kill(proc, signal.SIGKILL)
             self.kills.append(name)
             self.in_flight += self.workers.batch_in_flight(proc)
+            self.in_startup += not started
             self.workers.start(name)
 
     def stop(self) -> None:

@@ -57,8 +57,8 @@ def test_sigkills_then_full_redelivery_change_nothing(
     produce(settings, traffic.events)
     for name in ["identity", "identity", "journey", "archive"]:
         workers.start(name)
-    # a kill every ~2 s (jittered) of a worker past its start-up, until KILLS have
-    # landed; kills_in_batch reports how many hit a batch in flight
+    # a kill every ~2 s (jittered), mostly of workers past their start-up, until
+    # KILLS have landed; kills_in_batch reports how many hit a batch in flight
     killer = Killer(workers, every_s=2.0)
     killer.start()
     try:
@@ -72,6 +72,7 @@ def test_sigkills_then_full_redelivery_change_nothing(
     figures |= {
         "kills": len(killer.kills),
         "kills_in_batch": killer.in_flight,
+        "kills_in_startup": killer.in_startup,
         "drain_s": round(seconds, 1),
     }
     report("worker kills", figures)
