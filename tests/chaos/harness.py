@@ -109,9 +109,11 @@ class Killer:
             storm = rng.random() < self.storm_share
             victim = None
             while victim is None and not self._stop.wait(0.2):
-                alive = [(n, p) for n, p in self.workers.procs if p.poll() is None]
-                ready = [(n, p) for n, p in alive if self.workers.has_applied_a_batch(p)]
-                candidates = alive if storm else ready
+                candidates = [
+                    (n, p)
+                    for n, p in self.workers.procs
+                    if p.poll() is None and (storm or self.workers.has_applied_a_batch(p))
+                ]
                 victim = rng.choice(candidates) if candidates else None
             if victim is None:
                 return

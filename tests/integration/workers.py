@@ -77,8 +77,10 @@ class Workers:
         """Whether ``proc`` (stopped) died inside a batch: its last batch started
         (``offsets`` line, ``CDP_LOG_OFFSETS``) and never logged its end (``batch=``)."""
         text = self._log_paths[proc.pid].read_bytes()
-        started = [m.start() for m in re.finditer(rb"processor=\w+ offsets ", text)]
-        return bool(started) and started[-1] > text.rfind(b" batch=")
+        last_start = max(
+            (m.start() for m in re.finditer(rb"processor=\w+ offsets ", text)), default=-1
+        )
+        return last_start > text.rfind(b" batch=")
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         proc.send_signal(sig)
