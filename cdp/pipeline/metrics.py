@@ -137,6 +137,13 @@ class WorkerMetrics:
             ["processor"],
             registry=self.registry,
         )
+        self.store_blocked = Counter(
+            "cdp_worker_store_blocked",
+            "Batch transactions retried after a database error their data did not cause"
+            " (a missing table or grant, a server or client fault): needs an operator.",
+            ["processor"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "cdp_worker_batch_size",
             "Records per batch.",
@@ -165,6 +172,9 @@ class WorkerMetrics:
 
     def retried(self) -> None:
         self.store_retries.labels(self.processor).inc()
+
+    def blocked(self) -> None:
+        self.store_blocked.labels(self.processor).inc()
 
     def observe_batch(
         self,

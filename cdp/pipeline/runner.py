@@ -4,14 +4,16 @@
 - transient database errors (connection lost, server restarting, deadlock) are
   retried with backoff, forever, while the partition waits: nothing is acked that was
   not written;
+- so are errors the data did not cause (a missing table or grant, a server or client
+  fault), logged as errors and counted apart: they would fail every record alike;
 - a batch that does not continue exactly where its partition's outputs were last
   published (the consumer skipped records: a client bug, a reset or seek past them,
   or a commit past a batch still in flight) is completed from Kafka before it is
   applied, so a fence never moves past a record that was not applied, and no record
   stays applied without its outputs on Kafka;
-- a permanent error is narrowed down by bisecting the batch; the one record that
-  still fails alone becomes a dead letter with the database's message, and its
-  offset is fenced so the partition moves on;
+- a data error (SQLSTATE class 21, 22, 23 or 54) is narrowed down by bisecting the
+  batch; the one record that still fails alone becomes a dead letter with the
+  database's message, and its offset is fenced so the partition moves on;
 - outputs are published (and flushed) after the commit;
 - every batch is recorded in :class:`cdp.pipeline.metrics.WorkerMetrics` (records in
   and out per topic, dead letters, the processor's counts, batch size and latencies);
@@ -38,18 +40,14 @@ from cdp.pipeline.deadletter import DeadLetter
 from cdp.pipeline.metrics import WorkerMetrics
 from cdp.pipeline.publish import Output, Publisher
 from cdp.pipeline.records import Record
-from cdp.store.connect import connect
+from cdp.store.connect import connect, is_data_error, is_transient
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT = (
-    TransientStoreError,  # raised by cdp.store.connect when the server is unreachable
-    psycopg.OperationalError,
-    psycopg.errors.SerializationFailure,
-    psycopg.errors.DeadlockDetected,
-    psycopg.errors.AdminShutdown,
-    psycopg.errors.CannotConnectNow,
-)
+# Retry delays (s): a transient error clears in seconds; any other error that is
+# not the data's needs an operator, so it is retried less often.
+_TRANSIENT_MAX_DELAY = 5.0
+_BLOCKED_MAX_DELAY = 30.0
 
 
 class _Holes(Exception):
@@ -249,37 +247,65 @@ class BatchRunner:
                 return self._apply_once(records, part_of_batch)
             except _Holes as exc:
                 records = self._fill_holes(records, exc.holes)
-            except _TRANSIENT as exc:
-                self._drop_connection()
-                if self.should_stop():
-                    raise
-                self.metrics.retried()
-                log.warning(
-                    "processor=%s transient database error, retrying in %.1fs: %s",
-                    self.processor.name, delay, exc,
-                )  # fmt: skip
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except psycopg.Error as exc:
-                return self._bisect(records, exc)
+            except (psycopg.Error, TransientStoreError) as exc:
+                if is_transient(exc):
+                    self.metrics.retried()
+                    log.warning(
+                        "processor=%s transient database error, retrying in %.1fs: %s",
+                        self.processor.name, delay, exc,
+                    )  # fmt: skip
+                    delay = self._pause(exc, delay, _TRANSIENT_MAX_DELAY)
+                elif isinstance(exc, psycopg.Error) and is_data_error(exc):
+                    return self._bisect(records, exc)
+                else:
+                    # Not the data's fault (a missing table or grant, a server or client
+                    # fault): every record would fail alike, and dead-lettering them
+                    # would empty the partition into the dead-letter topic. Wait instead.
+                    self.metrics.blocked()
+                    log.error(
+                        "processor=%s cannot apply a batch (%s, not caused by its data);"
+                        " the partition waits, retrying in %.1fs: %s",
+                        self.processor.name, type(exc).__name__, delay, exc,
+                    )  # fmt: skip
+                    delay = self._pause(exc, delay, _BLOCKED_MAX_DELAY)
+
+    def _pause(self, exc: BaseException, delay: float, max_delay: float) -> float:
+        """Wait ``delay`` s on a fresh connection before a retry; returns the next delay.
+        On shutdown ``exc`` is raised instead, so the batch is not acknowledged."""
+        self._drop_connection()
+        if self.should_stop():
+            raise exc
+        time.sleep(delay)
+        return min(delay * 2, max_delay)
 
     def _bisect(self, records: Sequence[Record], exc: psycopg.Error) -> BatchResult:
         """Find the record(s) that fail permanently; dead-letter them, apply the rest."""
         if len(records) == 1:
-            rec = records[0]
-            log.error(
-                "processor=%s dead-lettering offset=%s: %s", self.processor.name, rec.offset, exc
-            )
-            conn = self._connection()
-            with conn.transaction():
-                fence.advance(conn, self.processor.name, records)
-            result = BatchResult()
-            result.dead_letters.append(
-                DeadLetter(rec, "store_error", str(exc).strip(), self.processor.name)
-            )
-            result.count("dead_lettered")
-            return result
+            return self._dead_letter(records[0], exc)
         mid = len(records) // 2
         result = self._apply_with_retry(records[:mid], part_of_batch=True)
         result.extend(self._apply_with_retry(records[mid:], part_of_batch=True))
+        return result
+
+    def _dead_letter(self, rec: Record, exc: psycopg.Error) -> BatchResult:
+        """Fence ``rec`` (retried like a batch) and return it as a dead letter."""
+        log.error("processor=%s dead-lettering offset=%s: %s", self.processor.name, rec.offset, exc)
+        delay = 0.2
+        while True:
+            try:
+                conn = self._connection()
+                with conn.transaction():
+                    fence.advance(conn, self.processor.name, [rec])
+                break
+            except (psycopg.Error, TransientStoreError) as err:
+                log.warning(
+                    "processor=%s cannot fence dead letter offset=%s, retrying in %.1fs: %s",
+                    self.processor.name, rec.offset, delay, err,
+                )  # fmt: skip
+                delay = self._pause(err, delay, _TRANSIENT_MAX_DELAY)
+        result = BatchResult()
+        result.dead_letters.append(
+            DeadLetter(rec, "store_error", str(exc).strip(), self.processor.name)
+        )
+        result.count("dead_lettered")
         return result

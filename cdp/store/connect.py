@@ -21,8 +21,35 @@ _TRANSIENT = (
 )
 
 
+# SQLSTATE classes a record's own content can cause, where retrying cannot help and
+# bisecting a batch finds the record: 21 cardinality violation, 22 data exception,
+# 23 integrity constraint violation, 54 program limit exceeded (a value too large to
+# index, a statement too complex for one batch).
+_DATA_CLASSES = frozenset({"21", "22", "23", "54"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The connection went away, the server is short of something or asked to retry.
+    (psycopg files class 54 under OperationalError too; it is the data's.)"""
+    if isinstance(exc, psycopg.Error) and is_data_error(exc):
+        return False
+    return isinstance(exc, (*_TRANSIENT, TransientStoreError))
+
+
+def is_data_error(exc: psycopg.Error) -> bool:
+    """An error the data being written caused (the record at fault can be set aside),
+    as opposed to one of the deployment (a missing table or grant), the server or this
+    client, which every record would hit alike."""
+    state = exc.sqlstate
+    if state is None or state[:2] not in _DATA_CLASSES:
+        return False
+    # a violated system catalog constraint is the server's (say, two sessions
+    # creating the same object), not the data's
+    return exc.diag.schema_name != "pg_catalog"
+
+
 def map_error(exc: psycopg.Error) -> StoreError:
-    if isinstance(exc, _TRANSIENT):
+    if is_transient(exc):
         return TransientStoreError(str(exc))
     return StoreError(str(exc))
 

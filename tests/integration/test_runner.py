@@ -88,6 +88,36 @@ def test_permanent_error_is_dead_lettered_and_the_rest_applied(
     runner.close()
 
 
+def test_an_error_the_data_did_not_cause_waits_instead_of_dead_lettering(
+    settings: Settings, topics: dict[str, str], db: Any
+) -> None:
+    """A missing table (workers upgraded before `cdp migrate`, say) fails every record
+    alike: the runner retries until it is fixed rather than dead-letter the batch."""
+    import threading
+    import time
+
+    runner = BatchRunner(settings, SumProcessor(settings.topic("actions")))
+    results: list[BatchResult] = []
+    thread = threading.Thread(target=lambda: results.append(runner.run(_records("in", [1, 2, 3]))))
+    thread.start()
+
+    def blocked() -> float:
+        value = runner.metrics.registry.get_sample_value(
+            "cdp_worker_store_blocked_total", {"processor": "sum"}
+        )
+        return value or 0.0
+
+    deadline = time.monotonic() + 30
+    while blocked() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert blocked() >= 2 and not results  # retried, still waiting
+    db.execute("CREATE TABLE sums (v integer NOT NULL)")
+    thread.join(60)
+    assert results and not results[0].dead_letters
+    assert db.execute("SELECT count(*), sum(v) FROM sums").fetchone() == (3, 6)
+    runner.close()
+
+
 def test_database_outage_is_retried_until_it_comes_back(
     settings: Settings, topics: dict[str, str], db: Any
 ) -> None:

@@ -1,0 +1,53 @@
+"""Error kinds on the real server: a race in the system catalogs looks like a data
+error (a unique violation) and must not be taken for one."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg import errors
+
+from cdp.config import Settings
+from cdp.store.connect import connect, is_data_error, is_transient
+
+
+def test_a_system_catalog_race_is_not_blamed_on_the_data(settings: Settings, db: Any) -> None:
+    first, second = connect(settings), connect(settings)
+    raised: list[psycopg.Error] = []
+
+    def create() -> None:
+        try:
+            second.execute("CREATE TABLE catalog_race (v integer)")
+        except psycopg.Error as exc:
+            raised.append(exc)
+
+    try:
+        first.execute("CREATE TABLE catalog_race (v integer)")  # not committed yet
+        thread = threading.Thread(target=create)
+        thread.start()
+        time.sleep(0.5)  # the second CREATE waits on the catalog's unique index
+        first.commit()
+        thread.join(30)
+    finally:
+        first.close()
+        second.close()
+    assert len(raised) == 1
+    exc = raised[0]
+    assert isinstance(exc, errors.UniqueViolation)  # class 23, like a data error
+    assert exc.diag.schema_name == "pg_catalog"
+    assert not is_data_error(exc) and not is_transient(exc)
+
+
+def test_a_constraint_of_our_own_tables_is_the_datas(settings: Settings, db: Any) -> None:
+    db.execute("CREATE TABLE unique_v (v integer PRIMARY KEY)")
+    db.execute("INSERT INTO unique_v VALUES (1)")
+    try:
+        db.execute("INSERT INTO unique_v VALUES (1)")
+    except errors.UniqueViolation as exc:
+        assert exc.diag.schema_name == settings.database_schema
+        assert is_data_error(exc)
+    else:
+        raise AssertionError("the second insert should violate the primary key")
