@@ -91,9 +91,16 @@ def create_app(
     ``web_port`` enables Faust's own web server (off by default); ``metrics`` is where
     the batch runner records its Prometheus metrics (``cdp worker`` serves them on
     ``CDP_METRICS_PORT``, a separate port)."""
+    app_name = f"{settings.topic_prefix}cdp-{name}"
+    # Faust's default data directory is ./<name>-data, wherever the worker was started
+    # (in a container, a directory the worker may not write); it creates only the last
+    # level itself.
+    datadir = settings.state_dir / "faust" / app_name
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topic_prefix}cdp-{name}",
+        app_name,
         broker=f"kafka://{settings.bootstrap()}",
+        datadir=datadir,
         broker_credentials=broker_credentials(settings),
         store="memory://",
         topic_allow_declare=False,

@@ -109,3 +109,7 @@ def test_identity_worker_metrics(
 
     wait_until(lag_is_zero, timeout=30, what="consumer lag 0 on every source partition")
     assert _total(samples, "cdp_worker_lag_errors_total") == 0
+
+    # Faust keeps its data under CDP_STATE_DIR, not where the worker was started
+    assert not list(workers.log_dir.glob("*-data"))
+    assert (settings.state_dir / "faust" / f"{settings.topic_prefix}cdp-identity").is_dir()

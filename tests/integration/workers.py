@@ -32,6 +32,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CDP_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "CDP_DATABASE_SCHEMA": settings.database_schema or "",
             "CDP_LAKE_DIR": str(settings.lake_path),
+            "CDP_STATE_DIR": str(settings.state_dir),
             "CDP_IDENTITY_SECRET": settings.identity_secret.get_secret_value(),
             # the workers run with least privilege, as users are told to deploy them
             "CDP_DB_ROLE_WORKER": "cdp_writer",
@@ -62,6 +63,7 @@ class Workers:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cdp.cli.main", "worker", "--processor", name],
             env={**worker_env(self.settings), **(env or {})},
+            cwd=self.log_dir,  # nothing a worker writes may land where it was started
             stdout=log,
             stderr=subprocess.STDOUT,
         )

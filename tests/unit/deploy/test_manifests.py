@@ -133,3 +133,16 @@ def test_processors_expose_the_metrics_port_they_serve() -> None:
     compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
     for name in PROCESSORS:
         assert int(compose["services"][name]["environment"]["CDP_METRICS_PORT"]) > 0, name
+
+
+def test_the_image_user_owns_the_state_directory() -> None:
+    """The workers write their state (Faust's data directory) under CDP_STATE_DIR; in
+    the image /app belongs to root, so it must point at a directory the user owns."""
+    lines = (PROJECT_ROOT / "deploy" / "Dockerfile").read_text().splitlines()
+    env = dict(
+        part.split("=", 1) for line in lines if line.startswith("ENV ") for part in line.split()[1:]
+    )
+    user = next(line.split()[1] for line in lines if line.startswith("USER "))
+    state = env["CDP_STATE_DIR"]
+    assert not state.startswith("/app")
+    assert any(f"install -d -o {user} {state}" in line for line in lines)
