@@ -64,6 +64,8 @@ class BatchResult:
     outputs: list[Output] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    # outputs already on Kafka: a store error's dead letter, published before its fence
+    sent: list[Output] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         self.stats[name] = self.stats.get(name, 0) + n
@@ -71,6 +73,7 @@ class BatchResult:
     def extend(self, other: BatchResult) -> None:
         self.outputs += other.outputs
         self.dead_letters += other.dead_letters
+        self.sent += other.sent
         for k, v in other.stats.items():
             self.count(k, v)
 
@@ -137,9 +140,12 @@ class BatchRunner:
         if self.refetched > refetched:
             result.count("refetched", self.refetched - refetched)
         applied = time.perf_counter()
+        sent = {(o.topic, o.key) for o in result.sent}
         outputs = list(result.outputs)
         outputs += [
-            Output(self.deadletter_topic, dl.key(), dl.to_value()) for dl in result.dead_letters
+            Output(self.deadletter_topic, dl.key(), dl.to_value())
+            for dl in result.dead_letters
+            if (self.deadletter_topic, dl.key()) not in sent
         ]
         if outputs:
             self.publisher.publish(outputs, self.should_stop)
@@ -147,8 +153,9 @@ class BatchRunner:
         for k, v in result.stats.items():
             self.totals[k] = self.totals.get(k, 0) + v
         self.metrics.observe_batch(
-            records, result, outputs, applied - started, time.perf_counter() - started
-        )
+            records, result, [*result.sent, *outputs], applied - started,
+            time.perf_counter() - started,
+        )  # fmt: skip
         return result
 
     def _mark_published(self, records: Sequence[Record]) -> None:
@@ -288,8 +295,15 @@ class BatchRunner:
         return result
 
     def _dead_letter(self, rec: Record, exc: psycopg.Error) -> BatchResult:
-        """Fence ``rec`` (retried like a batch) and return it as a dead letter."""
+        """Publish ``rec`` as a dead letter, then fence it (retried like a batch).
+
+        In this order, a crash in between leaves the record unfenced, so it fails again
+        on redelivery and is dead-lettered twice (same key); fenced first, it would be
+        taken for applied and its dead letter never sent."""
         log.error("processor=%s dead-lettering offset=%s: %s", self.processor.name, rec.offset, exc)
+        dead = DeadLetter(rec, "store_error", str(exc).strip(), self.processor.name)
+        sent = Output(self.deadletter_topic, dead.key(), dead.to_value())
+        self.publisher.publish([sent], self.should_stop)
         delay = 0.2
         while True:
             try:
@@ -303,9 +317,6 @@ class BatchRunner:
                     self.processor.name, rec.offset, delay, err,
                 )  # fmt: skip
                 delay = self._pause(err, delay, _TRANSIENT_MAX_DELAY)
-        result = BatchResult()
-        result.dead_letters.append(
-            DeadLetter(rec, "store_error", str(exc).strip(), self.processor.name)
-        )
+        result = BatchResult(dead_letters=[dead], sent=[sent])
         result.count("dead_lettered")
         return result

@@ -88,6 +88,35 @@ def test_permanent_error_is_dead_lettered_and_the_rest_applied(
     runner.close()
 
 
+def test_a_dead_letter_is_on_kafka_before_its_fence_moves(
+    settings: Settings, topics: dict[str, str], db: Any, consume: Any
+) -> None:
+    """Fenced first, a worker killed before publishing would leave the record taken
+    for applied and its dead letter never sent."""
+    db.execute("CREATE TABLE sums (v integer NOT NULL)")
+    fences_at_dead_letter: list[int | None] = []
+
+    class Watching(Publisher):
+        def publish(self, outputs: Sequence[Output], should_stop: Any = None) -> None:
+            if any(o.topic == settings.topic("deadletter") for o in outputs):
+                row = db.execute(
+                    "SELECT last_offset FROM applied_offsets WHERE consumer = 'sum'"
+                ).fetchone()
+                fences_at_dead_letter.append(row[0] if row else None)
+            super().publish(outputs, should_stop)
+
+    runner = BatchRunner(
+        settings, SumProcessor(settings.topic("actions")), Watching(settings, "watching")
+    )
+    result = runner.run(_records("in", [1, "boom", 3, 4]))
+    assert len(result.dead_letters) == 1
+    assert fences_at_dead_letter and all(f is None or f < 1 for f in fences_at_dead_letter)
+    assert len(fences_at_dead_letter) == 1  # sent once, not again with the batch
+    assert len(consume(settings.topic("deadletter"), n=2, timeout=5)) == 1
+    assert db.execute("SELECT last_offset FROM applied_offsets").fetchone() == (3,)
+    runner.close()
+
+
 def test_an_error_the_data_did_not_cause_waits_instead_of_dead_lettering(
     settings: Settings, topics: dict[str, str], db: Any
 ) -> None:
