@@ -11,9 +11,10 @@
   or a commit past a batch still in flight) is completed from Kafka before it is
   applied, so a fence never moves past a record that was not applied, and no record
   stays applied without its outputs on Kafka;
-- a data error (SQLSTATE class 21, 22, 23 or 54) is narrowed down by bisecting the
-  batch; the one record that still fails alone becomes a dead letter with the
-  database's message, and its offset is fenced so the partition moves on;
+- a data error (SQLSTATE class 21, 22, 23 or 54, or a value psycopg refuses to
+  send) is narrowed down by bisecting the batch; the one record that still fails
+  alone becomes a dead letter with the database's message, published before its
+  offset is fenced so the partition moves on;
 - outputs are published (and flushed) after the commit;
 - every batch is recorded in :class:`cdp.pipeline.metrics.WorkerMetrics` (records in
   and out per topic, dead letters, the processor's counts, batch size and latencies);

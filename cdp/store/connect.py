@@ -41,7 +41,9 @@ def is_data_error(exc: psycopg.Error) -> bool:
     as opposed to one of the deployment (a missing table or grant), the server or this
     client, which every record would hit alike."""
     state = exc.sqlstate
-    if state is None or state[:2] not in _DATA_CLASSES:
+    if state is None:  # raised by psycopg itself: a NUL byte in a text value, say
+        return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError))
+    if state[:2] not in _DATA_CLASSES:
         return False
     # a violated system catalog constraint is the server's (say, two sessions
     # creating the same object), not the data's

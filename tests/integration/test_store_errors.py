@@ -51,3 +51,14 @@ def test_a_constraint_of_our_own_tables_is_the_datas(settings: Settings, db: Any
         assert is_data_error(exc)
     else:
         raise AssertionError("the second insert should violate the primary key")
+
+
+def test_a_nul_byte_psycopg_refuses_to_send_is_the_datas(settings: Settings, db: Any) -> None:
+    db.execute("CREATE TABLE texts (v text)")
+    try:
+        db.execute("INSERT INTO texts VALUES (%s)", ("a\x00b",))
+    except psycopg.DataError as exc:
+        assert exc.sqlstate is None  # refused by the client, not the server
+        assert is_data_error(exc)
+    else:
+        raise AssertionError("psycopg should refuse a NUL byte in a text value")

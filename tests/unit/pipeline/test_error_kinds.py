@@ -22,6 +22,7 @@ from cdp.store.connect import is_data_error, is_transient
         errors.CheckViolation(),
         errors.CardinalityViolation(),  # ON CONFLICT DO UPDATE hitting a row twice
         errors.ProgramLimitExceeded(),  # a value too large to index
+        psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"),
     ],
 )
 def test_errors_of_the_data_are_the_datas(exc: psycopg.Error) -> None:
