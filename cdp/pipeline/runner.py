@@ -166,7 +166,7 @@ class BatchRunner:
             conn = self._connection()
             with conn.transaction():
                 fence.mark_published(conn, self.processor.name, records)
-        except psycopg.Error as exc:
+        except (psycopg.Error, TransientStoreError) as exc:
             self._drop_connection()
             log.warning(
                 "processor=%s could not mark outputs published: %s", self.processor.name, exc

@@ -117,6 +117,34 @@ def test_a_dead_letter_is_on_kafka_before_its_fence_moves(
     runner.close()
 
 
+def test_postgres_gone_before_the_published_mark_stops_nothing(
+    settings: Settings, topics: dict[str, str], db: Any
+) -> None:
+    """The mark is best effort: PostgreSQL unreachable right after the publish must not
+    make the batch raise (the worker would exit); the next batch re-publishes."""
+    from pydantic import SecretStr
+
+    db.execute("CREATE TABLE sums (v integer NOT NULL)")
+    down = settings.model_copy(
+        update={"database_url": SecretStr("postgresql://cdp:cdp@127.0.0.1:1/cdp")}
+    )
+
+    class PostgresDiesDuringPublish(Publisher):
+        def publish(self, outputs: Sequence[Output], should_stop: Any = None) -> None:
+            super().publish(outputs, should_stop)
+            runner._drop_connection()
+            runner.settings = down
+
+    runner = BatchRunner(
+        settings, SumProcessor(settings.topic("actions")), PostgresDiesDuringPublish(settings, "p")
+    )
+    result = runner.run(_records("in", [1, 2]))
+    assert result.stats["applied"] == 2
+    row = db.execute("SELECT last_offset, published_offset FROM applied_offsets").fetchone()
+    assert row == (1, None)
+    runner.close()
+
+
 def test_an_error_the_data_did_not_cause_waits_instead_of_dead_lettering(
     settings: Settings, topics: dict[str, str], db: Any
 ) -> None:
