@@ -69,7 +69,9 @@ def _record(event: Any) -> Record:
         partition=msg.partition,
         offset=msg.offset,
         key=msg.key,
-        value=msg.value,
+        # a record without a value (a tombstone any client can write) is bad input to
+        # dead-letter, not a None that would crash the processor on every redelivery
+        value=msg.value if msg.value is not None else b"",
         timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
         restored=is_restored(msg.headers),
     )
