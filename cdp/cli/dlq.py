@@ -72,17 +72,24 @@ def replay(
     reason: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Re-publish entries to their source topic, unchanged. Processing is idempotent by
-    messageId, so replaying twice applies an event once."""
+    messageId, so replaying twice applies an event once. Entries whose bytes were cut
+    (records larger than a dead letter carries) are left out and counted."""
     settings = load_settings()
     try:
         entries = _entries(since, reason)
-        outputs = [Output(e["source"]["topic"], e["key"], e["raw"]) for e in entries]
+        whole = [e for e in entries if not e["truncated"]]
+        outputs = [Output(e["source"]["topic"], e["key"], e["raw"]) for e in whole]
         publisher = Publisher(settings, "cdp-dlq-replay")
         for out in track(outputs, description="replaying", console=console, transient=True):
             publisher.publish([out])
     except CDPError as exc:
         fail(str(exc))
     console.print(f"replayed {len(outputs)} record(s)")
+    if cut := len(entries) - len(whole):
+        console.print(
+            f"left out {cut} cut record(s): a dead letter keeps their first bytes only;"
+            " the originals are at their source topic, partition and offset (`cdp dlq list`)"
+        )
 
 
 def register(root: typer.Typer) -> None:

@@ -4,6 +4,8 @@ dead-letter topic with its reason, while the good events around it are applied."
 from __future__ import annotations
 
 import base64
+import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,9 @@ from cdp.config import Settings
 from cdp.events import MAX_DEPTH
 from cdp.identity.processor import IdentityProcessor
 from cdp.kafka.reader import read_topic
-from cdp.pipeline.deadletter import decode
+from cdp.pipeline.deadletter import RAW_KEPT, decode
 from cdp.pipeline.records import Record
-from cdp.pipeline.runner import BatchRunner
+from cdp.pipeline.runner import BatchResult, BatchRunner
 
 
 def good(mid: str, **over: Any) -> dict[str, Any]:
@@ -84,6 +86,43 @@ def test_bad_input_is_dead_lettered_with_reasons_and_the_rest_applied(
         for m in read_topic(settings, settings.topic("touchpoints.resolved"))
     ]
     assert sorted(r["event"]["messageId"] for r in resolved) == ["g1", "g2"]
+
+
+def test_a_record_near_kafkas_size_limit_is_dead_lettered_cut(
+    settings: Settings, topics: dict[str, str], cli: Any
+) -> None:
+    """Any Kafka client can write a value of nearly 1 MiB; in base64 its dead letter
+    would be over the broker's limit, and the partition would wait on it forever. The
+    dead letter keeps the first RAW_KEPT bytes, the full size and a hash."""
+    topic = settings.topic("touchpoints.web")
+    huge = orjson.dumps(good("huge", properties={"blob": "x" * 900_000}))
+    raw = RawProducer(settings.librdkafka())
+    raw.produce(topic, huge, b"k")
+    raw.produce(topic, orjson.dumps(good("after")), b"k")
+    raw.flush(10)
+
+    runner = BatchRunner(settings, IdentityProcessor(settings))
+    results: list[BatchResult] = []
+    worker = threading.Thread(
+        target=lambda: results.append(runner.run(records_of(settings, topic))), daemon=True
+    )
+    worker.start()
+    worker.join(120)
+    assert results, "the batch is stuck publishing a dead letter the broker refuses"
+    runner.close()
+    assert results[0].stats["resolved"] == 1
+
+    [dead] = [decode(m.value()) for m in read_topic(settings, settings.topic("deadletter"))]
+    assert dead["reason"] == "too_large" and dead["truncated"]
+    assert len(dead["raw"]) == RAW_KEPT and huge.startswith(dead["raw"])
+    assert dead["raw_bytes"] == len(huge)
+    assert dead["raw_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert dead["key"] == b"k" and "key_bytes" not in dead
+
+    replay = cli("dlq", "replay")
+    assert replay.exit_code == 0, replay.output
+    assert "replayed 0 record(s)" in replay.output and "left out 1 cut record" in replay.output
+    assert len(records_of(settings, topic)) == 2, "a cut record is not replayed"
 
 
 def test_cdp_produce_sends_jsonl_and_reports_bad_lines(
