@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 from confluent_kafka import Producer as RawProducer
 
@@ -62,19 +63,34 @@ def test_one_percent_poison(
     assert figures["lost"] == 0 and figures["identity_diffs"] == 0 and figures["stage_diffs"] == 0
     assert figures["applied_twice_lake"] == 0 and figures["lake_rows"] == traffic.distinct
 
-    stalls = [_stall_behind_poison(settings, db, raw, kind, i) for i, kind in enumerate(BAD)]
+    probes = [*BAD.values(), *BEYOND_BYTES.values()]
+    stalls = [_stall_behind_poison(settings, db, raw, value, i) for i, value in enumerate(probes)]
     report("poison stall", {"probes": len(stalls), "max_s": f"{max(stalls):.2f}",
                             "median_s": f"{sorted(stalls)[len(stalls) // 2]:.2f}"})  # fmt: skip
     assert max(stalls) <= 5.0, stalls
+    dead = [decode(m.value()) for m in read_topic(settings, settings.topic("deadletter"))]
+    # the tombstone, as invalid JSON with no bytes; the big one, cut
+    assert sum(d["reason"] == "invalid_json" and d["raw"] == b"" for d in dead) == 1
+    assert sum(d["reason"] == "too_large" and d["truncated"] for d in dead) == 1
 
 
-def _stall_behind_poison(settings: Settings, db: Any, raw: RawProducer, kind: str, i: int) -> float:
+# Poison that BAD's bytes cannot stand for, probed for stalls only: a record without a
+# value (a tombstone) and one near Kafka's size limit (its dead letter is cut).
+BEYOND_BYTES: dict[str, bytes | None] = {
+    "tombstone": None,
+    "near_size_limit": orjson.dumps(good("near-limit", properties={"blob": "x" * 900_000})),
+}
+
+
+def _stall_behind_poison(
+    settings: Settings, db: Any, raw: RawProducer, poison: bytes | None, i: int
+) -> float:
     """Seconds from producing a good event right behind a poison record on the same
     partition until the identity processor has applied it."""
     doc = good(f"stall-probe-{i}")
     key = parse_object(doc).kafka_key().encode()
     topic = settings.topic("touchpoints.web")
-    raw.produce(topic, BAD[kind], key)
+    raw.produce(topic, poison, key)
     raw.flush(30)
     start = time.monotonic()
     with Producer(settings, source="chaos") as producer:
