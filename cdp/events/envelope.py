@@ -5,11 +5,11 @@ from it (``cdp schemas generate``) and a test fails when they drift.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = "1"
 
@@ -83,6 +83,28 @@ class Identifiers(BaseModel):
     pos_customer_id: str | None = None
 
 
+# The times an event may carry, in UTC. Outside them a time cannot even be converted
+# to UTC (0001-01-01T00:00+01:00) or overflows the day arithmetic downstream (a
+# customer's lapse date), and the processors reading it would stop on it.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_time_range(moment: datetime) -> datetime:
+    try:
+        utc: datetime | None = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise ValueError(
+            f"must lie between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)"
+        )
+    return moment
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(_in_time_range)]
+
+
 class Event(BaseModel):
     """One touchpoint. Field names are Segment's, so existing trackers map one to one."""
 
@@ -91,7 +113,9 @@ class Event(BaseModel):
     messageId: str = Field(min_length=1, max_length=100)
     type: EventType
     channel: Channel
-    timestamp: AwareDatetime = Field(description="Event time, ISO-8601 with zone.")
+    timestamp: EventTime = Field(
+        description="Event time, ISO-8601 with zone, from 1900-01-01 to 2200-01-01 (UTC)."
+    )
     event: str | None = Field(default=None, max_length=200, description="track: event name")
     name: str | None = Field(default=None, max_length=200, description="page/screen name")
     anonymousId: str | None = Field(default=None, max_length=200)
@@ -99,8 +123,8 @@ class Event(BaseModel):
     previousId: str | None = Field(default=None, max_length=200, description="alias only")
     groupId: str | None = Field(default=None, max_length=200, description="group only")
     identifiers: Identifiers = Field(default_factory=Identifiers)
-    sentAt: AwareDatetime | None = None
-    receivedAt: AwareDatetime | None = None
+    sentAt: EventTime | None = None
+    receivedAt: EventTime | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)

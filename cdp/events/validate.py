@@ -113,4 +113,10 @@ def parse_event(raw: bytes) -> Event:
 
 def dump_event(event: Event) -> bytes:
     """The wire form of an event (compact JSON, camelCase, no nulls)."""
-    return orjson.dumps(event.model_dump(mode="json", exclude_none=True, by_alias=True))
+    doc = event.model_dump(mode="json", exclude_none=True, by_alias=True)
+    try:
+        return orjson.dumps(doc)
+    except TypeError as exc:  # what orjson refuses of JSON-mode data: an int over 64 bits
+        raise ValidationError(
+            "invalid_value", f"{exc}: send such a number as a string or a float"
+        ) from exc

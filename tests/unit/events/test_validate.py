@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, timedelta
 from typing import Any
 
 import jsonschema
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from cdp.errors import ValidationError
 from cdp.events import MAX_DEPTH, MAX_EVENT_BYTES, dump_event, parse_event
 from cdp.events import schema as schema_mod
+from cdp.events.envelope import EARLIEST_TIME, LATEST_TIME
 
 GOOD: dict[str, Any] = {
     "messageId": "m-1",
@@ -62,10 +64,37 @@ def test_good_event_round_trips() -> None:
         (_raw(timestamp="2026-03-01T10:00:00"), "invalid_value"),  # no zone
         (_raw(messageId="x" * 101), "invalid_value"),
         (_raw(unknownTopLevel=1), "invalid_value"),
+        # times a processor could not carry: not even convertible to UTC, or out of range
+        (_raw(timestamp="0001-01-01T00:00:00+01:00"), "invalid_value"),
+        (_raw(timestamp="9999-12-31T23:59:59-01:00"), "invalid_value"),
+        (_raw(timestamp="1899-12-31T23:59:59+00:00"), "invalid_value"),
+        (_raw(timestamp="2200-01-01T00:00:00+00:00"), "invalid_value"),
+        (_raw(sentAt="0001-01-01T00:00:00+01:00"), "invalid_value"),
+        (_raw(receivedAt="2300-01-01T00:00:00+00:00"), "invalid_value"),
     ],
 )
 def test_broken_envelopes_are_rejected_with_reason(raw: bytes, expected: str) -> None:
     assert reason(raw) == expected
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_every_accepted_time_converts_to_utc_within_the_range(moment: Any) -> None:
+    try:
+        ev = parse_event(_raw(timestamp=moment.isoformat()))
+    except ValidationError as exc:
+        assert exc.reason == "invalid_value"
+        return
+    utc = ev.timestamp.astimezone(UTC)
+    assert EARLIEST_TIME <= utc < LATEST_TIME
+    assert utc + timedelta(days=3650) > utc  # day arithmetic downstream does not overflow
+
+
+def test_the_sdk_refuses_an_integer_json_cannot_carry_with_a_reason() -> None:
+    ev = parse_event(_raw())
+    ev.properties["revenue"] = 10**30  # pydantic takes it; orjson cannot write it
+    with pytest.raises(ValidationError) as err:
+        dump_event(ev)
+    assert err.value.reason == "invalid_value"
 
 
 def test_nesting_deeper_than_limit() -> None:
