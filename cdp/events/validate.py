@@ -7,6 +7,7 @@ ignores that one value and counts it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -82,6 +83,22 @@ def _may_be_too_deep(raw: bytes) -> bool:
     return raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
 
 
+# A JSON number too large for a double has 309 digits or more, or a 3-digit exponent.
+# The processors after identity read records with orjson, which refuses such numbers,
+# so identity must not let one through; only events this matches are parsed twice.
+_MAY_OVERFLOW_A_DOUBLE = re.compile(rb"\d{309}|[eE][+-]?\d{3}")
+
+
+def _check_numbers(raw: bytes) -> None:
+    if _MAY_OVERFLOW_A_DOUBLE.search(raw) is None:
+        return
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "infinity" in str(exc):  # else broken JSON: reported as such by the caller
+            raise ValidationError("invalid_value", f"a number beyond a double: {exc}", raw) from exc
+
+
 def parse_event(raw: bytes) -> Event:
     """Decode and validate one raw record value."""
     if len(raw) > MAX_EVENT_BYTES:
@@ -98,6 +115,7 @@ def parse_event(raw: bytes) -> Event:
         except orjson.JSONDecodeError as exc:
             raise ValidationError("invalid_json", str(exc), raw) from exc
         return parse_object(obj, raw)
+    _check_numbers(raw)
     try:
         # pydantic parses the JSON itself (in Rust): one pass instead of two
         return Event.model_validate_json(raw)

@@ -32,6 +32,7 @@ from cdp.journey import LAPSED, JourneyRules, StageState, Summary, flags, stage_
 from cdp.pipeline import dedup, fence
 from cdp.pipeline.publish import Output
 from cdp.pipeline.records import Record
+from cdp.pipeline.resolved import read_resolved
 from cdp.pipeline.runner import BatchResult
 
 NAME = "journey"
@@ -98,16 +99,15 @@ class JourneyProcessor:
 
         events: list[tuple[str, str | None, Event]] = []
         merges: list[tuple[str, str]] = []
-        for rec in fresh:
-            doc = orjson.loads(rec.value)
-            if doc.get("kind") == "merge":
+        for resolved in read_resolved(fresh, NAME, result):
+            doc = resolved.doc
+            if resolved.event is None:
                 merges.append((doc["winner"], doc["loser"]))
-            elif doc.get("kind") == "event" and doc.get("customer_id"):
+            elif doc.get("customer_id"):
                 node = doc.get("node_id")
-                events.append((
-                    doc["customer_id"], node if isinstance(node, str) else None,
-                    Event.model_validate(doc["event"]),
-                ))  # fmt: skip
+                events.append(
+                    (doc["customer_id"], node if isinstance(node, str) else None, resolved.event)
+                )
         new_ids = dedup.claim_new(conn, NAME, (e.messageId for _, _, e in events))
         unique: list[tuple[str, str | None, Event]] = []
         for cid, node, event in events:

@@ -20,7 +20,6 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 import psycopg
 
 from cdp.config import Settings
@@ -29,6 +28,7 @@ from cdp.lake.rows import analytics_consent
 from cdp.lake.writer import LakeWriter
 from cdp.pipeline import dedup, fence
 from cdp.pipeline.records import Record, by_partition
+from cdp.pipeline.resolved import read_resolved
 from cdp.pipeline.runner import BatchResult
 from cdp.store.connect import connect
 
@@ -105,7 +105,10 @@ class ArchiveProcessor:
         result = BatchResult()
         fences = fence.load_fences(conn, NAME, records)
         fresh, fenced = fence.split_fenced(fences, records)
-        docs = {(r.topic, r.partition, r.offset): orjson.loads(r.value) for r in fresh}
+        docs = {
+            (r.record.topic, r.record.partition, r.record.offset): r.doc
+            for r in read_resolved(fresh, NAME, result)
+        }
         # an event re-published upstream after a crash arrives again under a new
         # offset: archive each messageId once
         new_ids = dedup.claim_new(
@@ -121,7 +124,7 @@ class ArchiveProcessor:
                 self._discard_leftovers(conn, topic, partition, fence_offset)
             batch = []
             for r in recs:
-                doc = docs[(r.topic, r.partition, r.offset)]
+                doc = docs.get((r.topic, r.partition, r.offset), {})  # none: dead-lettered
                 if doc.get("kind") != "event":
                     continue
                 mid = doc["event"]["messageId"]

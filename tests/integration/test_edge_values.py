@@ -28,7 +28,7 @@ def _ev(mid: str, **over: Any) -> dict[str, Any]:
 
 def _json(e: dict[str, Any]) -> bytes:
     # orjson refuses integers beyond 64 bits; JSON itself has no such limit
-    return json.dumps(e, ensure_ascii=False).encode()
+    return json.dumps(e, ensure_ascii=False).encode().replace(b'"EXP"', b"1e400")
 
 
 EDGES = [
@@ -52,6 +52,8 @@ EDGES = [
     _ev("id-uni", identifiers={"loyalty_card": "٦٠١٢ ٣٤٥٦", "email": "ÄNN@ÉXAMPLE.nl"}),
     _ev("al-self", type="alias", userId="u-self", previousId="u-self"),
     _ev("nm-uni", event="Продукт 👀 \u202e", name="x" * 200),
+    _ev("n-huge", properties={"revenue": 10**400}),  # beyond a double
+    _ev("n-exp", properties={"revenue": "EXP"}),  # 1e400, written below
 ]
 
 
@@ -70,11 +72,37 @@ def test_values_at_the_edges_stop_no_processor(
     assert not crashed, workers.logs()
 
     dead = [decode(m.value()) for m in read_topic(settings, settings.topic("deadletter"))]
-    refused = {"t-low", "t-high", "t-min", "t-max", "t-sent"}  # times outside 1900-2200
+    # times outside 1900-2200, numbers beyond a double
+    refused = {"t-low", "t-high", "t-min", "t-max", "t-sent", "n-huge", "n-exp"}
     assert {(d["processor"], d["reason"]) for d in dead} == {("identity", "invalid_value")}
-    assert {orjson.loads(d["raw"])["messageId"] for d in dead} == refused
+    assert {json.loads(d["raw"])["messageId"] for d in dead} == refused
     applied = {e["messageId"] for e in EDGES} - refused | {f"after-{i}" for i in range(5)}
     for consumer in ALL:  # each processor applied every other event
         seen = {r[0] for r in db.execute(
             "SELECT message_id FROM seen_messages WHERE consumer = %s", (consumer,))}  # fmt: skip
         assert applied <= seen, (consumer, sorted(applied - seen))
+
+
+def test_a_record_the_readers_of_resolved_cannot_take_is_dead_lettered(
+    settings: Settings, topics: dict[str, str], workers: Workers, db: Any
+) -> None:
+    """Records on the resolved topic that identity would not write today (an older
+    identity's looser rules, another client) stop neither journey nor archive."""
+    resolved = settings.topic("touchpoints.resolved")
+    old_rules = {"kind": "event", "customer_id": "c-1", "node_id": None,
+                 "event": _ev("old", timestamp="1850-01-01T00:00:00+00:00")}  # fmt: skip
+    bad = [b"{oops", b"[1]", orjson.dumps({"kind": "merge", "winner": "c-1"}),
+           orjson.dumps({"kind": "split"}), orjson.dumps(old_rules)]  # fmt: skip
+    with Producer(settings, source="test") as producer:
+        for value in bad:
+            producer.send_raw(resolved, b"c-1", value)
+    for name in ("journey", "archive"):
+        workers.start(name)
+    workers.wait_drained(["journey", "archive"], timeout=120)
+    assert all(p.poll() is None for _, p in workers.procs), workers.logs()
+    dead = [decode(m.value()) for m in read_topic(settings, settings.topic("deadletter"))]
+    for name in ("journey", "archive"):
+        reasons = sorted(d["reason"] for d in dead if d["processor"] == name)
+        assert reasons == sorted(
+            ["invalid_json", "not_an_object", "wrong_type", "invalid_value", "invalid_value"]
+        ), (name, reasons)

@@ -71,6 +71,13 @@ def test_good_event_round_trips() -> None:
         (_raw(timestamp="2200-01-01T00:00:00+00:00"), "invalid_value"),
         (_raw(sentAt="0001-01-01T00:00:00+01:00"), "invalid_value"),
         (_raw(receivedAt="2300-01-01T00:00:00+00:00"), "invalid_value"),
+        # numbers the processors after identity (orjson) cannot read
+        (
+            _raw(properties={"revenue": "HUGE"}).replace(b'"HUGE"', b"1" + b"0" * 400),
+            "invalid_value",
+        ),
+        (_raw(properties={"revenue": "HUGE"}).replace(b'"HUGE"', b"-1e400"), "invalid_value"),
+        (b'{"messageId": tru, "revenue": 1e400}', "invalid_json"),  # broken before it
     ],
 )
 def test_broken_envelopes_are_rejected_with_reason(raw: bytes, expected: str) -> None:
@@ -87,6 +94,12 @@ def test_every_accepted_time_converts_to_utc_within_the_range(moment: Any) -> No
     utc = ev.timestamp.astimezone(UTC)
     assert EARLIEST_TIME <= utc < LATEST_TIME
     assert utc + timedelta(days=3650) > utc  # day arithmetic downstream does not overflow
+
+
+def test_numbers_a_double_holds_are_accepted() -> None:
+    for number in (b"1" + b"0" * 300, b"1e308", b"-1.5E-320", b"123456789012345678901234567890"):
+        ev = parse_event(_raw(properties={"revenue": "N"}).replace(b'"N"', number))
+        assert "revenue" in ev.properties
 
 
 def test_the_sdk_refuses_an_integer_json_cannot_carry_with_a_reason() -> None:
