@@ -22,7 +22,8 @@ from cdp.identity.graph import observation_from_event
 from cdp.identity.hashing import IdentifierHasher
 from cdp.identity.rules import MergeRules
 from cdp.kafka.producer import Producer
-from cdp.kafka.reader import read_topic
+from cdp.kafka.reader import range_consumer, read_range, read_topic
+from cdp.kafka.watermarks import watermarks
 from cdp.lake.layout import lake_glob, part_files
 from cdp.pipeline.deadletter import decode
 from cdp.pipeline.lag import end_offsets
@@ -66,9 +67,29 @@ def make_traffic(settings: Settings, customers: int, days: int, seed: int) -> Tr
     return Traffic(events, len(distinct), nodes, stages, anonymous)
 
 
+# Where the broker acknowledged each event: messageId → (topic, partition, offset)s.
+# A lost event's report compares it with what Kafka holds there now.
+ACKED: dict[str, list[tuple[str, int, int]]] = {}
+
+
+class _RecordingProducer(Producer):
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is None:
+            mid = orjson.loads(msg.value()).get("messageId")
+            ACKED.setdefault(mid, []).append((msg.topic(), msg.partition(), msg.offset()))
+        super()._on_delivery(err, msg)
+
+
 def produce(settings: Settings, events: list[dict[str, Any]]) -> None:
-    with Producer(settings, source="chaos") as producer:
+    with _RecordingProducer(settings, source="chaos") as producer:
         producer.send_many(events)
+
+
+def acked_on(settings: Settings) -> int:
+    """Records the broker acknowledged to :func:`produce` on identity's source topics
+    (more than ``on_kafka``: the broker lost records it had acknowledged)."""
+    sources = set(PROCESSORS["identity"].sources(settings))
+    return sum(1 for acks in ACKED.values() for topic, _, _ in acks if topic in sources)
 
 
 def records_on_kafka(settings: Settings) -> int:
@@ -177,6 +198,7 @@ def check_state(settings: Settings, db: Any, traffic: Traffic) -> dict[str, int]
     purchases = db.execute("SELECT coalesce(sum(purchase_count), 0) FROM journey").fetchone()[0]
     figures = {
         "events_sent": len(traffic.events),
+        "acked": acked_on(settings),
         "on_kafka": records_on_kafka(settings),
         "distinct_events": traffic.distinct,
         "applied": applied,
@@ -221,7 +243,27 @@ def where_missing(settings: Settings, db: Any, traffic: Traffic, most: int = 10)
         for mid in found:
             if mid.encode() in (doc.get("raw") or b""):
                 found[mid].append(f"dead-lettered: {doc['reason']}")
-    return "; ".join(f"{m}: {', '.join(w) or 'not on Kafka'}" for m, w in found.items())
+    for mid, where in found.items():
+        if not where:
+            where.append("not on Kafka")
+        where += [_acked_at(settings, *at) for at in ACKED.get(mid, [])]
+    return "; ".join(f"{m}: {', '.join(w)}" for m, w in found.items())
+
+
+def _acked_at(settings: Settings, topic: str, partition: int, offset: int) -> str:
+    """What Kafka holds now where the broker acknowledged an event."""
+    consumer = range_consumer(settings, "chaos-report")
+    try:
+        low, high = watermarks(consumer, topic, partition)
+        if not low <= offset < high:
+            return f"acked at {topic}[{partition}]@{offset}, outside {low}..{high - 1} now"
+        [held] = read_range(consumer, topic, partition, offset, offset)
+        mid = orjson.loads(held.value).get("messageId")
+        return f"acked at {topic}[{partition}]@{offset}, which holds {mid} now"
+    except Exception as exc:  # a report must not hide the failure it reports
+        return f"acked at {topic}[{partition}]@{offset} (unreadable: {exc})"
+    finally:
+        consumer.close()
 
 
 def wait_and_time(workers: Workers, names: list[str], timeout: float) -> float:
