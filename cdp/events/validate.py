@@ -133,8 +133,11 @@ def dump_event(event: Event) -> bytes:
     """The wire form of an event (compact JSON, camelCase, no nulls)."""
     doc = event.model_dump(mode="json", exclude_none=True, by_alias=True)
     try:
-        return orjson.dumps(doc)
+        value = orjson.dumps(doc)
     except TypeError as exc:  # what orjson refuses of JSON-mode data: an int over 64 bits
         raise ValidationError(
             "invalid_value", f"{exc}: send such a number as a string or a float"
         ) from exc
+    if b"\\u0000" in value:  # parse_event, and so identity, refuses NULs: refuse them here
+        raise ValidationError("nul_byte", "NUL characters are not allowed")
+    return value
