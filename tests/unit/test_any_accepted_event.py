@@ -1,8 +1,9 @@
 """Any event the envelope accepts flows through the pure code of every processor
 without an exception: identity's observation, the journey's summary, stage and flags,
-the lake's row. A processor that raised on one would stop on it at every redelivery
-(the envelope is the gate; found this way: times that cannot be converted to UTC).
-Property values are drawn around the keys the processors read, with any JSON type."""
+the lake's row, activation's profile and triggers. A processor that raised on one
+would stop on it at every redelivery (the envelope is the gate; times that cannot be
+converted to UTC got through it once). Property values are drawn around the keys the
+processors read, with any JSON type."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cdp.activation.engine import (
+    Profile,
+    due_at,
+    has_user_id_or_email,
+    profile_of_event,
+    triggers_of_event,
+)
+from cdp.activation.rules import ActionRules
 from cdp.errors import ValidationError
 from cdp.events import dump_event, parse_event, parse_object
 from cdp.events.envelope import CHANNELS, KNOWN_EVENTS, LATEST_TIME
@@ -26,6 +35,7 @@ from cdp.lake.rows import SCHEMA, analytics_consent, to_row
 
 RULES = JourneyRules.default()
 MERGE_RULES = MergeRules.load()
+ACTION_RULES = ActionRules.load()
 HASHER = IdentifierHasher(b"test-secret")
 
 # keys some processor reads: everything else is carried along untouched
@@ -104,3 +114,8 @@ def test_an_accepted_event_passes_every_processor(doc: dict[str, Any]) -> None:
     analytics_consent(wire)
     _, _, row = to_row("c-1", wire, 0, 0)
     pa.Table.from_pylist([row], schema=SCHEMA)
+
+    profile = profile_of_event(event, ACTION_RULES, has_user_id_or_email)
+    Profile.combine(profile, profile)
+    for trigger in triggers_of_event("c-1", event, ACTION_RULES):
+        due_at(ACTION_RULES.by_name[trigger.rule], trigger.at, ACTION_RULES)
