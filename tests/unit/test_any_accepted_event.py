@@ -29,6 +29,8 @@ from cdp.events import dump_event, parse_event, parse_object
 from cdp.events.envelope import CHANNELS, KNOWN_EVENTS, LATEST_TIME
 from cdp.identity.graph import observation_from_event
 from cdp.identity.hashing import IdentifierHasher
+from cdp.identity.mask import mask
+from cdp.identity.normalize import normalize
 from cdp.identity.rules import MergeRules
 from cdp.journey import JourneyRules, Summary, flags, stage_of
 from cdp.lake.rows import SCHEMA, analytics_consent, to_row
@@ -103,6 +105,8 @@ def test_an_accepted_event_passes_every_processor(doc: dict[str, Any]) -> None:
     event = parse_event(raw)  # the wire form is accepted as well
 
     observation_from_event(event, MERGE_RULES, HASHER, "NL", Counter())
+    for id_type, value in [*event.identifier_pairs(), ("alias", event.previousId or "")]:
+        mask(id_type, normalize(id_type, value, "NL") or "")  # identity's sightings
 
     summary = Summary.from_event(event, RULES)
     both = Summary.combine(summary, Summary.from_event(event, RULES))
