@@ -53,7 +53,7 @@ EDGES = [
     _ev("al-self", type="alias", userId="u-self", previousId="u-self"),
     _ev("nm-uni", event="Продукт 👀 \u202e", name="x" * 200),
     _ev("n-huge", properties={"revenue": 10**400}),  # beyond a double
-    _ev("n-exp", properties={"revenue": "EXP"}),  # 1e400, written below
+    _ev("n-exp", properties={"revenue": "EXP"}),  # written as 1e400 by _json
 ]
 
 
