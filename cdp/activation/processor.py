@@ -33,7 +33,6 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import ValidationError as PydanticValidationError
 
 from cdp.activation.engine import (
     FIRED,
@@ -52,13 +51,17 @@ from cdp.activation.engine import (
 )
 from cdp.activation.rules import ActionRules
 from cdp.config import Settings
+from cdp.errors import ValidationError
 from cdp.events import Event
+from cdp.events.envelope import in_time_range
 from cdp.identity.rules import MergeRules
 from cdp.journey.processor import NAME as JOURNEY
 from cdp.journey.processor import redirects
 from cdp.pipeline import dedup, fence
+from cdp.pipeline.deadletter import DeadLetter
 from cdp.pipeline.publish import Output
 from cdp.pipeline.records import Record
+from cdp.pipeline.resolved import decode as decode_resolved
 from cdp.pipeline.runner import BatchResult
 
 NAME = "actions"
@@ -73,6 +76,31 @@ def lock(conn: psycopg.Connection[Any]) -> None:
     """The actions processor's transaction-scoped advisory lock: its batches,
     ``cdp identity forget`` and ``cdp identity split`` serialise on it."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+
+
+def _transition(rec: Record) -> tuple[str, str, datetime, str | None] | None:
+    """A journey transition (customer, stage, time, messageId); None for one that names
+    no customer, stage or time; :class:`cdp.errors.ValidationError` if unreadable."""
+    try:
+        doc = orjson.loads(rec.value)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("invalid_json", str(exc)) from exc
+    if not isinstance(doc, dict):
+        raise ValidationError("not_an_object", "a transition must be a JSON object")
+    cid, to, at, mid = (doc.get(k) for k in ("customer_id", "to", "event_time", "message_id"))
+    if not (cid and to and at):
+        return None
+    if not all(isinstance(v, str) for v in (cid, to, at)) or not isinstance(mid, str | None):
+        raise ValidationError(
+            "wrong_type", "customer_id, to, event_time and message_id are strings"
+        )
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError as exc:
+        raise ValidationError("invalid_value", f"event_time: {exc}") from exc
+    if moment.tzinfo is None or not in_time_range(moment):
+        raise ValidationError("invalid_value", "event_time needs a zone and a time 1900-2200")
+    return cid, to, moment, mid
 
 
 class ActionProcessor:
@@ -101,24 +129,24 @@ class ActionProcessor:
         for rec in fresh:
             if rec.topic == self.progress_topic:
                 continue  # a wake-up: the journey's offsets are read from PostgreSQL
-            try:
-                doc = orjson.loads(rec.value)
-            except orjson.JSONDecodeError:
-                result.count("invalid")
-                continue
             at: datetime | None = None
-            if rec.topic == self.transitions_topic:
-                if doc.get("customer_id") and doc.get("to") and doc.get("event_time"):
-                    at = datetime.fromisoformat(str(doc["event_time"]))
-                    transitions.append((doc["customer_id"], doc["to"], at, doc.get("message_id")))
-            elif doc.get("kind") == "merge":
-                merges.append((doc["winner"], doc["loser"]))
-            elif doc.get("kind") == "event" and doc.get("customer_id"):
-                try:
-                    events.append((doc["customer_id"], Event.model_validate(doc["event"])))
-                    at = events[-1][1].timestamp
-                except PydanticValidationError:
-                    result.count("invalid")
+            try:
+                if rec.topic == self.transitions_topic:
+                    transition = _transition(rec)
+                    if transition is not None:
+                        transitions.append(transition)
+                        at = transition[2]
+                else:
+                    resolved = decode_resolved(rec)
+                    doc = resolved.doc
+                    if resolved.event is None:
+                        merges.append((doc["winner"], doc["loser"]))
+                    elif doc.get("customer_id"):
+                        events.append((doc["customer_id"], resolved.event))
+                        at = resolved.event.timestamp
+            except ValidationError as exc:  # unreadable: dead-lettered, never a crash
+                result.dead_letters.append(DeadLetter(rec, exc.reason, exc.detail, NAME))
+                result.count(f"invalid_{exc.reason}")
             # transitions are derived from resolved events: they never hold time back
             if at is not None and rec.topic != self.transitions_topic:
                 key = (rec.topic, rec.partition)

@@ -90,12 +90,16 @@ EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-def _in_time_range(moment: datetime) -> datetime:
+def in_time_range(moment: datetime) -> bool:
+    """Whether an aware ``moment`` lies within the times an event may carry."""
     try:
-        utc: datetime | None = moment.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        return EARLIEST_TIME <= moment.astimezone(UTC) < LATEST_TIME
+    except OverflowError:  # not even convertible to UTC
+        return False
+
+
+def _in_time_range(moment: datetime) -> datetime:
+    if not in_time_range(moment):
         raise ValueError(
             f"must lie between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)"
         )

@@ -221,3 +221,36 @@ def test_failing_webhook_ends_in_the_dead_letter(
         assert deliverer.run_once(db)["delivered"] == 2
     finally:
         failing.close()
+
+
+def test_records_the_actions_processor_cannot_read_are_dead_lettered(
+    settings: Settings, topics: dict[str, str], db: Any, consume: Any
+) -> None:
+    """Unreadable resolved or transition records (another client's, an older version's)
+    are dead-lettered with their reason; the batch goes through and the good event in it
+    is taken."""
+    res, trans = settings.topic("touchpoints.resolved"), settings.topic("journey.transitions")
+    good = resolved(settings, 3, "cus_a", "a1", "Product Added", "10:00:00")
+    bad_transitions = [b"{oops", b"[1]",
+                       orjson.dumps({"customer_id": "c", "to": "decision", "event_time": 7}),
+                       orjson.dumps({"customer_id": "c", "to": "decision",
+                                     "event_time": "0001-01-01T00:00:00+01:00"})]  # fmt: skip
+    records = [
+        Record(res, 0, 0, b"k", b"[1]"),
+        Record(res, 0, 1, b"k", orjson.dumps({"kind": "merge", "winner": "c"})),
+        Record(res, 0, 2, b"k", orjson.dumps({"kind": "event", "customer_id": "c", "event": {}})),
+        good,
+        *(Record(trans, 0, i, b"c", v) for i, v in enumerate(bad_transitions)),
+    ]
+    journey_applied(db, [r for r in records if r.topic == res])
+    runner = BatchRunner(settings, ActionProcessor(settings))
+    try:
+        result = runner.run(records)
+    finally:
+        runner.close()
+    reasons = sorted(d.reason for d in result.dead_letters)
+    assert reasons == sorted(["not_an_object", "wrong_type", "missing_field", "invalid_json",
+                              "not_an_object", "wrong_type", "invalid_value"])  # fmt: skip
+    assert len(consume(settings.topic("deadletter"), n=7)) == 7
+    seen = db.execute("SELECT message_id FROM seen_messages WHERE consumer = 'actions'")
+    assert "a1" in {r[0] for r in seen}
