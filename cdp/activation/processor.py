@@ -62,6 +62,7 @@ from cdp.pipeline.deadletter import DeadLetter
 from cdp.pipeline.publish import Output
 from cdp.pipeline.records import Record
 from cdp.pipeline.resolved import decode as decode_resolved
+from cdp.pipeline.resolved import load_object
 from cdp.pipeline.runner import BatchResult
 
 NAME = "actions"
@@ -81,12 +82,7 @@ def lock(conn: psycopg.Connection[Any]) -> None:
 def _transition(rec: Record) -> tuple[str, str, datetime, str | None] | None:
     """A journey transition (customer, stage, time, messageId); None for one that names
     no customer, stage or time; :class:`cdp.errors.ValidationError` if unreadable."""
-    try:
-        doc = orjson.loads(rec.value)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("invalid_json", str(exc)) from exc
-    if not isinstance(doc, dict):
-        raise ValidationError("not_an_object", "a transition must be a JSON object")
+    doc = load_object(rec, "a transition")
     cid, to, at, mid = (doc.get(k) for k in ("customer_id", "to", "event_time", "message_id"))
     if not (cid and to and at):
         return None

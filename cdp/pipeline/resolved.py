@@ -29,14 +29,21 @@ class Resolved:
     event: Event | None  # a "kind": "event" record's envelope, validated
 
 
-def decode(rec: Record) -> Resolved:
-    """One resolved record, or :class:`cdp.errors.ValidationError` with a reason."""
+def load_object(rec: Record, what: str) -> dict[str, Any]:
+    """``rec``'s value as a JSON object (``what`` names the record in the error), or
+    :class:`cdp.errors.ValidationError`."""
     try:
         doc = orjson.loads(rec.value)
     except orjson.JSONDecodeError as exc:
         raise ValidationError("invalid_json", str(exc)) from exc
     if not isinstance(doc, dict):
-        raise ValidationError("not_an_object", "a resolved record must be a JSON object")
+        raise ValidationError("not_an_object", f"{what} must be a JSON object")
+    return doc
+
+
+def decode(rec: Record) -> Resolved:
+    """One resolved record, or :class:`cdp.errors.ValidationError` with a reason."""
+    doc = load_object(rec, "a resolved record")
     kind = doc.get("kind")
     if kind == "event":
         if not isinstance(doc.get("customer_id"), str | None):
