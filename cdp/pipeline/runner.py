@@ -263,7 +263,7 @@ class BatchRunner:
                         self.processor.name, delay, exc,
                     )  # fmt: skip
                     delay = self._pause(exc, delay, _TRANSIENT_MAX_DELAY)
-                elif isinstance(exc, psycopg.Error) and is_data_error(exc):
+                elif is_data_error(exc):
                     return self._bisect(records, exc)
                 else:
                     # Not the data's fault (a missing table or grant, a server or client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeGuard
 
 import psycopg
 
@@ -31,15 +31,17 @@ _DATA_CLASSES = frozenset({"21", "22", "23", "54"})
 def is_transient(exc: BaseException) -> bool:
     """The connection went away, the server is short of something or asked to retry.
     (psycopg files class 54 under OperationalError too; it is the data's.)"""
-    if isinstance(exc, psycopg.Error) and is_data_error(exc):
+    if is_data_error(exc):
         return False
     return isinstance(exc, (*_TRANSIENT, TransientStoreError))
 
 
-def is_data_error(exc: psycopg.Error) -> bool:
-    """An error the data being written caused (the record at fault can be set aside),
-    as opposed to one of the deployment (a missing table or grant), the server or this
-    client, which every record would hit alike."""
+def is_data_error(exc: BaseException) -> TypeGuard[psycopg.Error]:
+    """A psycopg error the data being written caused (the record at fault can be set
+    aside), as opposed to one of the deployment (a missing table or grant), the server
+    or this client, which every record would hit alike."""
+    if not isinstance(exc, psycopg.Error):
+        return False
     state = exc.sqlstate
     if state is None:  # raised by psycopg itself: a NUL byte in a text value, say
         return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError))
