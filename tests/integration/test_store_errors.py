@@ -28,7 +28,11 @@ def test_a_system_catalog_race_is_not_blamed_on_the_data(settings: Settings, db:
         first.execute("CREATE TABLE catalog_race (v integer)")  # not committed yet
         thread = threading.Thread(target=create)
         thread.start()
-        time.sleep(0.5)  # the second CREATE waits on the catalog's unique index
+        # the second CREATE waits on the catalog's unique index for the first to end
+        deadline = time.monotonic() + 30
+        while not _waiting_on_a_lock(db, "CREATE TABLE catalog_race"):
+            assert time.monotonic() < deadline, "the second CREATE never waited"
+            time.sleep(0.05)
         first.commit()
         thread.join(30)
     finally:
@@ -39,6 +43,14 @@ def test_a_system_catalog_race_is_not_blamed_on_the_data(settings: Settings, db:
     assert isinstance(exc, errors.UniqueViolation)  # class 23, like a data error
     assert exc.diag.schema_name == "pg_catalog"
     assert not is_data_error(exc) and not is_transient(exc)
+
+
+def _waiting_on_a_lock(db: Any, query_start: str) -> bool:
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+        (query_start + "%",),
+    ).fetchone()
+    return bool(row[0])
 
 
 def test_a_constraint_of_our_own_tables_is_the_datas(settings: Settings, db: Any) -> None:
