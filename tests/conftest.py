@@ -9,7 +9,8 @@ Services, in this order of preference:
 Factory fixtures hand each test its own topics (a unique topic prefix), consumer
 group and PostgreSQL schema, so tests never see each other's data.
 ``CDP_TEST_KEEP_SCHEMAS=1`` keeps each test's schema afterwards, for a post-mortem
-against services of your own (1. above).
+against services of your own (1. above); ``CDP_TEST_KEEP_STATE=1`` keeps the private
+stack's state dir (3. above: the broker's log dirs and server logs).
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def services() -> Iterator[Settings]:
         yield settings
     finally:
         stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+        if os.environ.get("CDP_TEST_KEEP_STATE"):  # the broker's log dirs, for a post-mortem
+            print(f"\nstack state kept in {state}")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture

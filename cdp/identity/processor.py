@@ -9,6 +9,7 @@ with batches of thousands of events the lock is taken a few times per second.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +37,12 @@ from cdp.pipeline.runner import BatchResult
 
 NAME = "identity"
 LOCK_KEY = 0x0CD9_1D01
+# An unresolved event keeps its source key on the resolved topic, unless the key is
+# longer than this: any Kafka client may send a key of nearly a megabyte, and with
+# the event added the output would be over the producer's limit, refused on every try
+# while its partition waits. A longer key is replaced by its SHA-256 (same key, same
+# partition, every time).
+SOURCE_KEY_KEPT = 1024
 
 
 @dataclass(slots=True)
@@ -190,7 +197,7 @@ class IdentityProcessor:
             b'{"kind":"event","customer_id":' + cid + b',"node_id":' + nid
             + b',"event":' + rec.value + b"}"
         )  # fmt: skip
-        key = customer_id.encode() if customer_id else rec.key
+        key = customer_id.encode() if customer_id else _source_key(rec.key)
         return Output(self.resolved_topic, key, value, (("kind", b"event"),))
 
     def _republish(
@@ -234,3 +241,9 @@ def _without(obs: Observation, blocked: set[str]) -> Observation:
         nodes=tuple(n for n in obs.nodes if n.node_id not in blocked),
         alias_previous=alias or None,
     )
+
+
+def _source_key(key: bytes | None) -> bytes | None:
+    if key is None or len(key) <= SOURCE_KEY_KEPT:
+        return key
+    return b"sha256:" + hashlib.sha256(key).hexdigest().encode()

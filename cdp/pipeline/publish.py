@@ -47,13 +47,15 @@ class Publisher:
         delay = 0.5
         while pending:
             failed: list[Output] = []
+            errors: list[str] = []
 
             def on_delivery_for(
-                out: Output, failed: list[Output] = failed
+                out: Output, failed: list[Output] = failed, errors: list[str] = errors
             ) -> Callable[[Any, Any], None]:
                 def on_delivery(err: Any, _msg: Any) -> None:
                     if err is not None:
                         failed.append(out)
+                        errors.append(str(err))
 
                 return on_delivery
 
@@ -71,14 +73,17 @@ class Publisher:
                     except BufferError:
                         self._producer.poll(0.1)
                     except KafkaException as exc:
-                        log.error("produce failed: %s", exc)
                         failed.append(out)
+                        errors.append(str(exc))
                         break
             self._producer.flush()
             if failed:
                 if should_stop is not None and should_stop():
                     raise RuntimeError("stopping with undelivered outputs")
-                log.warning("%d output(s) not delivered, retrying in %.1fs", len(failed), delay)
+                log.warning(
+                    "%d output(s) not delivered (%s), retrying in %.1fs",
+                    len(failed), errors[0], delay,
+                )  # fmt: skip
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
             pending = failed
