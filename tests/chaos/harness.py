@@ -4,6 +4,7 @@ killer that SIGKILLs workers at random moments, and state fingerprints."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import signal
 import threading
@@ -81,7 +82,11 @@ class _RecordingProducer(Producer):
 
 
 def produce(settings: Settings, events: list[dict[str, Any]]) -> None:
-    with _RecordingProducer(settings, source="chaos") as producer:
+    # CDP_CHAOS_PRODUCER_DEBUG: librdkafka debug contexts for the traffic producer
+    # (e.g. "eos,topic,metadata": idempotence state, partition and metadata changes)
+    debug = os.environ.get("CDP_CHAOS_PRODUCER_DEBUG")
+    config = {"debug": debug} if debug else None
+    with _RecordingProducer(settings, source="chaos", config=config) as producer:
         producer.send_many(events)
 
 
