@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp.errors import StackError
-from cdp.stack.process import tail
+from cdp.stack.process import is_alive, tail
 
 SERVER_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -131,16 +131,10 @@ class LocalPostgres:
             f.write("\n# cdp local stack\n" + extra)
 
     def is_running(self) -> bool:
-        pid_file = self.data_dir / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().splitlines()[0])
-        except (FileNotFoundError, ValueError, IndexError, PermissionError):
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+        # a postmaster killed a moment ago can still be a zombie, waiting for init to
+        # reap it: taking it for running would skip the restart
+        pid = self.pid()
+        return pid is not None and is_alive(pid)
 
     def pid(self) -> int | None:
         try:
