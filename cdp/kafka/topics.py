@@ -15,6 +15,8 @@ from cdp.config import Settings
 from cdp.errors import KafkaError
 from cdp.events.envelope import CHANNELS
 from cdp.kafka.probe import probe
+from cdp.kafka.reader import range_consumer
+from cdp.kafka.watermarks import watermarks
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,28 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
                     result[name] = "exists"
                 else:
                     raise KafkaError(f"cannot create topic {name}: {exc}") from exc
+        created = [t for t in wanted if result[t.topic] == "created"]
+        wait_writable(settings, {t.topic: t.num_partitions for t in created}, timeout)
     return result
+
+
+def wait_writable(settings: Settings, topics: dict[str, int], timeout: float = 30.0) -> None:
+    """Until the leader of every partition of ``topics`` (name → partitions) serves it.
+
+    A broker reports a new partition's leader a moment before that leader can take
+    writes, and Kafka before 4.5 loses records sent in that moment by any idempotent
+    producer with more than one request in flight (KAFKA-15591): the first request
+    fails ("not leader"), the second is appended with a later sequence, and the retried
+    first is refused as out of order, dropped with no error. A partition that answers
+    a ListOffsets request has its leader ready, so producers started after this
+    returns are past the moment."""
+    consumer = range_consumer(settings, "topic-setup")
+    try:
+        for topic, partitions in topics.items():
+            for partition in range(partitions):
+                watermarks(consumer, topic, partition, timeout)
+    finally:
+        consumer.close()
 
 
 def describe_topics(settings: Settings) -> list[dict[str, Any]]:

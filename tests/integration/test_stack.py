@@ -7,10 +7,11 @@ from typing import Any
 
 import orjson
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from cdp.config import Settings
 from cdp.errors import ValidationError
-from cdp.kafka.producer import Producer
+from cdp.kafka.producer import PRODUCER_DEFAULTS, Producer
 from cdp.kafka.topics import create_topics, existing_topics
 from cdp.stack import Stack
 from cdp.store.migrate import migrate
@@ -54,6 +55,28 @@ def test_topics_create_twice_changes_nothing(settings: Settings) -> None:
     have = existing_topics(settings)
     assert have[settings.topic("touchpoints.store")] == settings.topic_partitions
     assert have[settings.topic("deadletter")] == 1
+
+
+def test_topics_are_writable_when_create_returns(settings: Settings) -> None:
+    """Every new partition's leader serves it at once: one ListOffsets each, no retry
+    (a producer started in the moment before loses records to KAFKA-15591)."""
+    created = create_topics(settings)
+    consumer = Consumer(settings.librdkafka(**{"group.id": "writable-check"}))
+    try:
+        for topic in created:
+            for partition in range(existing_topics(settings)[topic]):
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=5
+                )
+                assert (low, high) == (0, 0)
+    finally:
+        consumer.close()
+
+
+def test_producer_keeps_one_request_in_flight() -> None:
+    # more lets a request refused by a leader not yet ready be overtaken: KAFKA-15591
+    assert PRODUCER_DEFAULTS["max.in.flight.requests.per.connection"] == 1
+    assert PRODUCER_DEFAULTS["enable.idempotence"] is True
 
 
 def test_migrate_is_idempotent(db: Any) -> None:
