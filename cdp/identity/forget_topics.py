@@ -31,6 +31,7 @@ from confluent_kafka import Producer as KafkaProducer
 from cdp.config import Settings
 from cdp.errors import CDPError, KafkaError
 from cdp.identity.forget_match import PersonMatcher
+from cdp.kafka.producer import PRODUCER_DEFAULTS
 from cdp.kafka.reader import iter_range, range_consumer
 from cdp.kafka.topics import admin_client, existing_topics, topic_specs
 from cdp.kafka.watermarks import watermarks
@@ -116,9 +117,7 @@ class _Eraser:
         self.result = result
         self.progress = progress
         self.consumer = range_consumer(settings, "forget")
-        self.producer = KafkaProducer(
-            settings.librdkafka(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5})
-        )
+        self.producer = KafkaProducer(settings.librdkafka(**PRODUCER_DEFAULTS))
         self.admin = admin_client(settings)
 
     def close(self) -> None:
