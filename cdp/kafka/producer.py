@@ -27,9 +27,10 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # One request in flight per broker. With more, a request refused while a partition's
     # leader is not ready yet (just created, or moving after a restart) can be overtaken
     # by the next one; a broker holding no state for the producer on that partition
-    # appends the later sequence, then refuses the retried earlier one as out of order,
-    # and those records are lost with no error (KAFKA-15591; Kafka 4.5 closes it only
-    # for partitions that never held a record). Measured cost: 0.92x SDK throughput.
+    # appends the later sequence, then refuses the earlier one as out of order, and
+    # librdkafka reports it delivered because a later one was acknowledged: lost with no
+    # error (KAFKA-15591; Kafka 4.5 closes it only for partitions that never held a
+    # record). Measured cost: 0.92x SDK throughput.
     "max.in.flight.requests.per.connection": 1,
     "linger.ms": 5,
     "compression.type": "lz4",

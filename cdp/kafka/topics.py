@@ -94,12 +94,12 @@ def wait_writable(settings: Settings, topics: dict[str, int], timeout: float = 3
     """Until the leader of every partition of ``topics`` (name → partitions) serves it.
 
     A broker reports a new partition's leader a moment before that leader can take
-    writes, and Kafka before 4.5 loses records sent in that moment by any idempotent
-    producer with more than one request in flight (KAFKA-15591): the first request
-    fails ("not leader"), the second is appended with a later sequence, and the retried
-    first is refused as out of order, dropped with no error. A partition that answers
-    a ListOffsets request has its leader ready, so producers started after this
-    returns are past the moment."""
+    writes, and records an idempotent producer with more than one request in flight
+    sends in that moment can be lost (KAFKA-15591): the first request fails ("not
+    leader"), the second is appended with a later sequence, the first is then refused
+    as out of order, and librdkafka, seeing the later one acknowledged, reports both
+    delivered. A partition that answers a ListOffsets request has its leader ready, so
+    producers started after this returns are past that moment."""
     consumer = range_consumer(settings, "topic-setup")
     try:
         for topic, partitions in topics.items():
