@@ -257,6 +257,8 @@ def where_missing(settings: Settings, db: Any, traffic: Traffic, most: int = 10)
 
 def _acked_at(settings: Settings, topic: str, partition: int, offset: int) -> str:
     """What Kafka holds now where the broker acknowledged an event."""
+    if offset < 0:  # librdkafka acknowledged it because a later batch was (KAFKA-15591)
+        return f"acked on {topic}[{partition}] with no offset (implicitly)"
     consumer = range_consumer(settings, "chaos-report")
     try:
         low, high = watermarks(consumer, topic, partition)
