@@ -58,7 +58,6 @@ from cdp.identity.rules import MergeRules
 from cdp.journey.processor import NAME as JOURNEY
 from cdp.journey.processor import redirects
 from cdp.pipeline import dedup, fence
-from cdp.pipeline.deadletter import DeadLetter
 from cdp.pipeline.publish import Output
 from cdp.pipeline.records import Record
 from cdp.pipeline.resolved import decode as decode_resolved
@@ -141,8 +140,7 @@ class ActionProcessor:
                         events.append((doc["customer_id"], resolved.event))
                         at = resolved.event.timestamp
             except ValidationError as exc:  # unreadable: dead-lettered, never a crash
-                result.dead_letters.append(DeadLetter(rec, exc.reason, exc.detail, NAME))
-                result.count(f"invalid_{exc.reason}")
+                result.refuse(rec, exc, NAME)
             # transitions are derived from resolved events: they never hold time back
             if at is not None and rec.topic != self.transitions_topic:
                 key = (rec.topic, rec.partition)

@@ -68,8 +68,7 @@ class IdentityProcessor:
             try:
                 valid.append(_Valid(rec, parse_event(rec.value)))
             except ValidationError as exc:
-                result.dead_letters.append(DeadLetter(rec, exc.reason, exc.detail, NAME))
-                result.count(f"invalid_{exc.reason}")
+                result.refuse(rec, exc, NAME)
         return valid
 
     def _observation(self, event: Event, dropped: Counter[str]) -> Observation:

@@ -46,16 +46,14 @@ class Publisher:
         pending = list(outputs)
         delay = 0.5
         while pending:
-            failed: list[Output] = []
-            errors: list[str] = []
+            failed: list[tuple[Output, str]] = []  # with the reason
 
             def on_delivery_for(
-                out: Output, failed: list[Output] = failed, errors: list[str] = errors
+                out: Output, failed: list[tuple[Output, str]] = failed
             ) -> Callable[[Any, Any], None]:
                 def on_delivery(err: Any, _msg: Any) -> None:
                     if err is not None:
-                        failed.append(out)
-                        errors.append(str(err))
+                        failed.append((out, str(err)))
 
                 return on_delivery
 
@@ -73,8 +71,7 @@ class Publisher:
                     except BufferError:
                         self._producer.poll(0.1)
                     except KafkaException as exc:
-                        failed.append(out)
-                        errors.append(str(exc))
+                        failed.append((out, str(exc)))
                         break
             self._producer.flush()
             if failed:
@@ -82,8 +79,8 @@ class Publisher:
                     raise RuntimeError("stopping with undelivered outputs")
                 log.warning(
                     "%d output(s) not delivered (%s), retrying in %.1fs",
-                    len(failed), errors[0], delay,
+                    len(failed), failed[0][1], delay,
                 )  # fmt: skip
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
-            pending = failed
+            pending = [out for out, _ in failed]

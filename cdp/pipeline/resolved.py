@@ -17,7 +17,6 @@ import orjson
 
 from cdp.errors import ValidationError
 from cdp.events import Event, parse_object
-from cdp.pipeline.deadletter import DeadLetter
 from cdp.pipeline.records import Record
 from cdp.pipeline.runner import BatchResult
 
@@ -63,6 +62,5 @@ def read_resolved(records: Sequence[Record], processor: str, result: BatchResult
         try:
             out.append(decode(rec))
         except ValidationError as exc:
-            result.dead_letters.append(DeadLetter(rec, exc.reason, exc.detail, processor))
-            result.count(f"invalid_{exc.reason}")
+            result.refuse(rec, exc, processor)
     return out

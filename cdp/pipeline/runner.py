@@ -34,7 +34,7 @@ import psycopg
 from confluent_kafka import KafkaException
 
 from cdp.config import Settings
-from cdp.errors import KafkaError, TransientStoreError
+from cdp.errors import KafkaError, TransientStoreError, ValidationError
 from cdp.kafka.reader import range_consumer, read_range
 from cdp.pipeline import fence
 from cdp.pipeline.deadletter import DeadLetter
@@ -70,6 +70,12 @@ class BatchResult:
 
     def count(self, name: str, n: int = 1) -> None:
         self.stats[name] = self.stats.get(name, 0) + n
+
+    def refuse(self, rec: Record, exc: ValidationError, processor: str) -> None:
+        """Set aside a record ``processor`` cannot take: a dead letter with the reason,
+        counted as ``invalid_<reason>``."""
+        self.dead_letters.append(DeadLetter(rec, exc.reason, exc.detail, processor))
+        self.count(f"invalid_{exc.reason}")
 
     def extend(self, other: BatchResult) -> None:
         self.outputs += other.outputs
